@@ -1,0 +1,111 @@
+"""Evaluation on a schedule and at the end: metrics on `n` generated samples, training statistics,
+metrics.json (final values and the whole history), the loggers, and checkpoints/best.ckpt."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from genbench.callbacks import on_schedule
+from genbench.callbacks.checkpoint import save_atomic
+
+log = logging.getLogger("genbench")
+
+
+def write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+
+
+class Evaluator(pl.Callback):
+    def __init__(self, run_dir: Path, metrics: list, every: int, n: int, monitor: str = "auto",
+                 mode: str = "auto", protocol: dict | None = None):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "metrics.json"
+        self.best_path = self.run_dir / "checkpoints" / "best.ckpt"
+        self.metrics, self.every, self.n = metrics, every, n
+        self.monitor, self.mode = monitor, mode
+        self.protocol = {"step_unit": "generator steps", "n_samples": n, **(protocol or {})}
+        self.history: list[dict] = []
+        self.best: dict | None = None
+        self._done = -1
+        self._elapsed_before = 0.0
+        self._start = time.perf_counter()
+
+    def setup(self, trainer, module, stage=None) -> None:
+        active = [m for m in self.metrics if m.applies(trainer.datamodule)]
+        for m in self.metrics:
+            if m not in active:
+                log.info("metric %s does not apply to dataset %s: skipped", m.name, trainer.datamodule.dataset.name
+                         if hasattr(trainer.datamodule.dataset, "name") else type(trainer.datamodule.dataset).__name__)
+        self.metrics = active
+        if self.monitor == "auto":
+            self.monitor = active[0].headline if active else None
+        if self.mode == "auto" and self.monitor:
+            owner = next((m for m in active if m.headline == self.monitor), None)
+            self.mode = "max" if owner is None or owner.higher_is_better else "min"
+
+    def on_train_start(self, trainer, module) -> None:
+        """On resume, keep the history up to the checkpoint's step."""
+        self._start = time.perf_counter()
+        if self.path.is_file():
+            previous = json.loads(self.path.read_text())
+            self.history = [h for h in previous.get("history", []) if h["step"] <= module.g_step]
+            self.best = previous.get("best")
+            if self.best and self.best["step"] > module.g_step:
+                self.best = None
+            self._elapsed_before = self.history[-1].get("time/elapsed_s", 0.0) if self.history else 0.0
+
+    def evaluate(self, trainer, module) -> None:
+        if module.g_step == self._done or not module.check_finite():
+            return
+        self._done = module.g_step
+        module.flush_stats()
+        row: dict = {"step": module.g_step}
+        row.update(module.latest)
+        row.pop("time/wall_s", None)
+        row["time/elapsed_s"] = self._elapsed_before + time.perf_counter() - self._start
+        if self.metrics:
+            samples = module.sample(self.n)
+            for metric in self.metrics:
+                row.update(metric(samples, trainer.datamodule))
+        if not trainer.is_global_zero:
+            return
+        self.history.append(row)
+        for logger in trainer.loggers:
+            logger.log_metrics({k: v for k, v in row.items() if k != "step"}, step=module.g_step)
+        self._update_best(trainer, row)
+        self.write(status=None)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step" and not k.startswith("time/"))
+        log.info("eval at step %d: %s", module.g_step, shown)
+
+    def _update_best(self, trainer, row: dict) -> None:
+        value = row.get(self.monitor) if self.monitor else None
+        if value is None or not math.isfinite(value):
+            return
+        better = self.best is None or (value > self.best["value"] if self.mode == "max" else value < self.best["value"])
+        if better:
+            self.best = {"metric": self.monitor, "mode": self.mode, "value": value, "step": row["step"]}
+            save_atomic(trainer, self.best_path)
+
+    def write(self, status: str | None) -> None:
+        payload = {"protocol": self.protocol, "final": self.history[-1] if self.history else {},
+                   "best": self.best, "history": self.history}
+        if status:
+            payload["status"] = status
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, payload)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if on_schedule(module, self.every):
+            self.evaluate(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        self.evaluate(trainer, module)

@@ -1,0 +1,72 @@
+"""Checks on the composed config that catch bad values before any data is read or net is built.
+
+Each failure raises ConfigError with one line naming the key, the value and what would be accepted.
+Only OmegaConf is needed here, so a bad command fails in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from genbench.errors import ConfigError
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def _positive_int(cfg: DictConfig, key: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}={value!r} must be a whole number >= 1")
+
+
+def _optimizer(cfg: DictConfig, key: str) -> None:
+    opt = OmegaConf.select(cfg, key)
+    if opt.name not in OPTIMIZERS:
+        raise ConfigError(f"{key}.name={opt.name!r} is not an optimizer; choose one of {', '.join(OPTIMIZERS)}")
+    lr = opt.lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"{key}.lr={lr!r} must be a positive number (e.g. {key}.lr=2e-4)")
+    betas = opt.get("betas")
+    if opt.name == "adam":
+        if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ConfigError(f"{key}.betas={betas!r} must be two numbers in [0, 1), e.g. [0.5,0.999]")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError on the first invalid value."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        key = err.full_key
+        hint = " (the folder of images)" if key == "dataset.root" else ""
+        raise ConfigError(f"{key} has no value: set it on the command line, {key}=<value>{hint}") from None
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise ConfigError(f"seed={cfg.seed!r} must be a whole number")
+    for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
+                "metrics.every", "metrics.n", "model.n_critic", "model.z_dim", "dataset.batch_size",
+                "hardware.devices"):
+        _positive_int(cfg, key)
+    _optimizer(cfg, "model.opt_g")
+    _optimizer(cfg, "model.opt_d")
+    decay = cfg.model.ema.decay
+    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
+        raise ConfigError(f"model.ema.decay={decay!r} must be in (0, 1), e.g. 0.999, or null for no EMA")
+    if str(cfg.hardware.precision) not in PRECISIONS:
+        raise ConfigError(f"hardware.precision={cfg.hardware.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if cfg.hardware.accelerator == "cpu" and "16" in str(cfg.hardware.precision) and "bf16" not in str(
+            cfg.hardware.precision):
+        raise ConfigError("hardware.precision=16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+    wandb = OmegaConf.select(cfg, "logger.wandb")
+    if wandb is not None and wandb.mode not in WANDB_MODES:
+        raise ConfigError(f"logger.wandb.mode={wandb.mode!r}: choose one of {', '.join(WANDB_MODES)}")
+    if cfg.metrics.mode not in ("auto", "max", "min"):
+        raise ConfigError(f"metrics.mode={cfg.metrics.mode!r}: choose max, min or auto")
+    for name, reg in (cfg.reg or {}).items():
+        weight = reg.get("weight")
+        if weight is not None and (not isinstance(weight, (int, float)) or weight < 0):
+            raise ConfigError(f"reg.{name}.weight={weight!r} must be a number >= 0")

@@ -1,0 +1,12 @@
+"""The Wasserstein loss (Arjovsky et al. 2017): the critic maximizes E[D(x)] - E[D(G(z))]; needs a
+Lipschitz constraint (reg=clip, gp or sn) to be a distance estimate."""
+
+import torch
+
+
+class WassersteinLoss:
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return -fake.mean()

@@ -1,0 +1,1 @@
+"""LightningModules: GANModule (manual optimization of D and G)."""

@@ -1,0 +1,206 @@
+"""GANModule: the alternating GAN game under Lightning's manual optimization.
+
+Every training batch is one discriminator step; every `n_critic`-th also makes one generator step.
+`g_step` counts generator steps and drives the budget and every schedule (Lightning's global_step
+counts the steps of both optimizers). Statistics stay on the device between log points so the hot
+loop never waits on a device-to-host copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from genbench.modules.optim import make_optimizer
+
+log = logging.getLogger("genbench")
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class GANModule(pl.LightningModule):
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, regs: list, *, z_dim: int,
+                 n_critic: int, opt_g: dict, opt_d: dict, max_steps: int, log_every: int,
+                 ema_decay: float | None = None, ema_start: int = 0):
+        super().__init__()
+        self.automatic_optimization = False
+        for reg in regs:
+            discriminator = reg.wrap_discriminator(discriminator)
+        self.generator, self.discriminator = generator, discriminator
+        self.generator_ema = None
+        if ema_decay:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.loss, self.regs = loss, list(regs)
+        self.z_dim, self.n_critic, self.max_steps, self.log_every = z_dim, n_critic, max_steps, log_every
+        self.opt_cfg = {"g": dict(opt_g), "d": dict(opt_d)}
+        self.ema_decay, self.ema_start = ema_decay, ema_start
+        self.g_step = 0        # generator steps done
+        self.d_count = 0       # discriminator steps done
+        self.status = "running"
+        self.stepped_generator = False  # True right after a batch that ended with a G step
+        self.latest: dict[str, float] = {}
+        self._reset_stats()
+        self._clock = (time.perf_counter(), 0)
+
+    # ----------------------------------------------------------------- setup
+    def configure_optimizers(self):
+        return [make_optimizer(self.opt_cfg["d"], self.discriminator.parameters()),
+                make_optimizer(self.opt_cfg["g"], self.generator.parameters())]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["genbench"] = {"g_step": self.g_step, "d_count": self.d_count}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("genbench", {})
+        self.g_step, self.d_count = state.get("g_step", 0), state.get("d_count", 0)
+
+    # ----------------------------------------------------------------- data and sampling
+    @staticmethod
+    def to_model_space(batch: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> [-1, 1]; vectors pass through."""
+        if batch.dtype == torch.uint8:
+            return batch.float().div_(127.5).sub_(1.0)
+        return batch.float()
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The network used for samples and evaluation: the EMA generator when there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def sample(self, n: int, z: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
+        net = self.sampler
+        was_training = net.training
+        net.eval()
+        z = self.noise(n) if z is None else z.to(self.device)
+        out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
+        net.train(was_training)
+        return out
+
+    # ----------------------------------------------------------------- the game
+    def _perturb(self, x: torch.Tensor) -> torch.Tensor:
+        for reg in self.regs:
+            x = reg.perturb(x, self.g_step)
+        return x
+
+    def training_step(self, batch, batch_idx):
+        opt_d, opt_g = self.optimizers()
+        real = self.to_model_space(batch)
+        will_log = (self.d_count + 1) % self.n_critic == 0 and (self.g_step + 1) % self.log_every == 0
+        self.stepped_generator = False
+
+        # discriminator step
+        with torch.no_grad():
+            fake = self.generator(self.noise(len(real)))
+        loss_d = self.loss.d_loss(self.discriminator(self._perturb(real)),
+                                  self.discriminator(self._perturb(fake)))
+        total_d = loss_d
+        for reg in self.regs:
+            penalty = reg.d_penalty(self.discriminator, real, fake, self.g_step)
+            if penalty is not None:
+                total_d = total_d + penalty
+                self._track(f"reg/{reg.name}", penalty)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(total_d)
+        if will_log:
+            self._track("grad_norm/d", grad_norm(self.discriminator))
+        opt_d.step()
+        for reg in self.regs:
+            reg.after_d_step(self.discriminator)
+        self.d_count += 1
+        self._track("loss/d", loss_d)
+        self._finite &= torch.isfinite(total_d)
+        if self.d_count % self.n_critic:
+            return
+
+        # generator step (D's parameters frozen: no weight gradients are computed for them)
+        self.discriminator.requires_grad_(False)
+        loss_g = self.loss.g_loss(self.discriminator(self._perturb(self.generator(self.noise(len(real))))))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        if will_log:
+            self._track("grad_norm/g", grad_norm(self.generator))
+        opt_g.step()
+        self.discriminator.requires_grad_(True)
+        self._track("loss/g", loss_g)
+        self._finite &= torch.isfinite(loss_g)
+        self.g_step += 1
+        self.stepped_generator = True
+        self._update_ema()
+        if self.g_step % self.log_every == 0:
+            self._log_stats()
+        if self.g_step >= self.max_steps:
+            self.trainer.should_stop = True
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.generator_ema is None:
+            return
+        decay = 0.0 if self.g_step <= self.ema_start else self.ema_decay
+        ema_params, params = list(self.generator_ema.parameters()), list(self.generator.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    # ----------------------------------------------------------------- statistics
+    def _reset_stats(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self._finite = torch.ones((), dtype=torch.bool)
+
+    def _track(self, key: str, value: torch.Tensor) -> None:
+        value = value.detach()
+        self._sums[key] = self._sums[key] + value if key in self._sums else value
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def check_finite(self) -> bool:
+        """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf."""
+        if self.status == "diverged":
+            return False
+        if not bool(self._finite):
+            self.status = "diverged"
+            self.trainer.should_stop = True
+            log.error("non-finite loss before generator step %d: stopping (status diverged); "
+                      "checkpoints/last.ckpt keeps the last good state", self.g_step)
+            return False
+        return True
+
+    def flush_stats(self) -> None:
+        """Log what was tracked since the last log point (called by evaluation at odd steps)."""
+        if self._counts:
+            self._log_stats()
+
+    def _log_stats(self) -> None:
+        if not self.check_finite():
+            return
+        stats = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
+        now, steps = time.perf_counter(), self.g_step
+        start, start_steps = self._clock
+        stats["time/g_steps_per_s"] = (steps - start_steps) / max(now - start, 1e-9)
+        stats["time/wall_s"] = now - self.trainer_start if hasattr(self, "trainer_start") else math.nan
+        self._clock = (now, steps)
+        self._sums, self._counts = {}, {}
+        self.latest = stats
+        for logger in self.trainer.loggers:
+            logger.log_metrics(stats, step=self.g_step)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in stats.items() if not k.startswith("time/wall"))
+        log.info("step %d/%d  %s", self.g_step, self.max_steps, shown)
+
+    def on_train_start(self) -> None:
+        self.trainer_start = time.perf_counter()
+        self._clock = (self.trainer_start, self.g_step)
+        self._finite = self._finite.to(self.device)

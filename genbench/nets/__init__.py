@@ -1,0 +1,32 @@
+"""Generator and discriminator networks. Each module here (mlp, dcgan, resnet32, ...) is one family
+with `build_generator(shape, z_dim, width, norm)` and `build_discriminator(shape, width, norm)`;
+`model.nets.image=<module>` or `model.nets.vector=<module>` picks it by file name, so a new family is
+one new file."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from genbench.errors import ConfigError
+
+
+def available() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def family(name: str, key: str):
+    if name not in available():
+        raise ConfigError(f"{key}={name!r} is not a network; choose one of {', '.join(available())}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def build_nets(nets_cfg, shape: tuple[int, ...], z_dim: int):
+    """The (generator, discriminator) pair for data of `shape`: (2,) vectors or (C, H, W) images."""
+    key = "model.nets.image" if len(shape) == 3 else "model.nets.vector"
+    name = nets_cfg.image if len(shape) == 3 else nets_cfg.vector
+    module = family(name, key)
+    width = nets_cfg.get("width")
+    generator = module.build_generator(shape, z_dim, width, nets_cfg.get("g_norm", "batch"))
+    discriminator = module.build_discriminator(shape, width, nets_cfg.get("d_norm", "batch"))
+    return generator, discriminator

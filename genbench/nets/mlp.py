@@ -1,0 +1,44 @@
+"""Multilayer perceptrons for 2D/vector data: 3 hidden ReLU (G) / LeakyReLU (D) layers, no normalization."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+DEFAULT_WIDTH = 128
+
+
+def _mlp(sizes: list[int], act: nn.Module) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act)
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, z_dim: int, out_dim: int, width: int):
+        super().__init__()
+        self.net = _mlp([z_dim, width, width, width, out_dim], nn.ReLU())
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, in_dim: int, width: int):
+        super().__init__()
+        self.net = _mlp([in_dim, width, width, width, 1], nn.LeakyReLU(0.2))
+
+    def forward(self, x):
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+def build_generator(shape, z_dim, width=None, norm=None):
+    return MLPGenerator(z_dim, math.prod(shape), width or DEFAULT_WIDTH)
+
+
+def build_discriminator(shape, width=None, norm=None):
+    return MLPDiscriminator(math.prod(shape), width or DEFAULT_WIDTH)

@@ -1,0 +1,56 @@
+"""Pictures a run leaves behind: scatter plots for 2D data, image grids for images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def scatter_png(samples: torch.Tensor, real: torch.Tensor, path: Path, title: str) -> None:
+    """Generated points (orange) over real points (blue), equal axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    r, s = real.cpu().numpy(), samples.detach().cpu().float().numpy()
+    ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.3, label="data")
+    ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.5, label="generated")
+    lim = 1.15 * float(np.abs(r).max())
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Model-space images in [-1, 1] -> uint8 (the same quantization evaluation uses)."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """(N, C, H, W) uint8 -> one (H', W', C) uint8 array with `pad` pixels of white between tiles."""
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
+    arr = images.permute(0, 2, 3, 1).numpy()
+    for i in range(n):
+        y, x = divmod(i, nrow)
+        grid[pad + y * (h + pad):pad + y * (h + pad) + h, pad + x * (w + pad):pad + x * (w + pad) + w] = arr[i]
+    return grid
+
+
+def grid_png(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
+    from PIL import Image
+
+    grid = image_grid(to_uint8(images), nrow)
+    Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(path)

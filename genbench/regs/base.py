@@ -1,0 +1,29 @@
+"""The small interface every regularizer implements a part of. The GANModule calls each hook at
+its place in the step, for every active regularizer, in the order the config lists them."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Regularizer:
+    """No-op defaults; a subclass overrides the hook(s) its method needs."""
+
+    name = "reg"
+
+    def wrap_discriminator(self, discriminator: nn.Module) -> nn.Module:
+        """Change D once, at build time (e.g. spectral normalization)."""
+        return discriminator
+
+    def perturb(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """Transform every D input, real and fake (e.g. instance noise); `step` counts G steps."""
+        return x
+
+    def d_penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                  step: int) -> torch.Tensor | None:
+        """A term added to the discriminator loss (already multiplied by its weight)."""
+        return None
+
+    def after_d_step(self, discriminator: nn.Module) -> None:
+        """Called after each optimizer step of D (e.g. weight clipping)."""

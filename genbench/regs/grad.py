@@ -1,0 +1,20 @@
+"""Input gradients of the discriminator, the quantity every gradient penalty is built on."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def input_grad_norms(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """||grad_x D(x)|| per sample, differentiable (create_graph) so the penalty trains D."""
+    x = x.detach().requires_grad_(True)
+    out = discriminator(x)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1).norm(2, dim=1)
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """x_hat = eps * x + (1 - eps) * x_fake with eps ~ U[0, 1] per sample (WGAN-GP)."""
+    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    return eps * real + (1 - eps) * fake

@@ -1,0 +1,122 @@
+"""One run: seed, data, nets, module, trainer, fit; run.json, metrics.json and checkpoints in `run_dir`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from genbench.callbacks.checkpoint import LastCheckpoint
+from genbench.callbacks.evaluation import Evaluator
+from genbench.callbacks.samples import SampleImages
+from genbench.data.datamodule import GenDataModule
+from genbench.errors import ConfigError
+from genbench.loggers import build_loggers
+from genbench.modules.gan import GANModule
+from genbench.nets import build_nets
+from genbench.run_record import RunRecord, environment_device
+
+log = logging.getLogger("genbench")
+
+# Lightning's tips about dataloader workers, step counters and checkpoint loading are noise here.
+for noisy in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accelerators.cuda",
+              "pytorch_lightning.trainer.connectors.checkpoint_connector", "lightning.fabric"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+
+
+def build_datamodule(cfg: DictConfig) -> GenDataModule:
+    dataset = instantiate(cfg.dataset, seed=cfg.seed, _convert_="all")
+    return GenDataModule(dataset, cfg.dataset.batch_size, cfg.seed, cfg.dataset.get("num_workers", 0))
+
+
+def build_module(cfg: DictConfig, shape: tuple[int, ...]) -> GANModule:
+    m = cfg.model
+    generator, discriminator = build_nets(m.nets, shape, m.z_dim)
+    regs = []
+    for key, reg_cfg in (cfg.reg or {}).items():
+        regs.append(instantiate(reg_cfg))
+        regs[-1].name = key  # logged as reg/<key>, the name the user typed
+    return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
+                     opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
+                     max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
+                     ema_decay=m.ema.decay, ema_start=m.ema.start)
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list) -> pl.Trainer:
+    hw = cfg.hardware
+    if hw.get("threads"):
+        torch.set_num_threads(int(hw.threads))
+    if hw.get("matmul_precision"):
+        torch.set_float32_matmul_precision(hw.matmul_precision)
+    return pl.Trainer(
+        accelerator=hw.accelerator, devices=hw.devices, strategy=hw.strategy, precision=hw.precision,
+        max_epochs=-1, max_steps=-1, logger=loggers or False, callbacks=callbacks,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, default_root_dir=str(run_dir), log_every_n_steps=1,
+    )
+
+
+def _check_fresh(run_dir: Path, resume: str | None) -> None:
+    """Refuse to train over a finished or running run that was not asked to resume."""
+    if resume is None and (run_dir / "checkpoints" / "last.ckpt").exists():
+        raise ConfigError(f"{run_dir} already holds a run; continue it with resume={run_dir} "
+                          "or choose another folder with hydra.run.dir=<dir>")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> float | None:
+    """Train one configuration; returns the monitored metric's final value (for sweepers)."""
+    run_dir = Path(run_dir)
+    _check_fresh(run_dir, cfg.resume)
+    record = RunRecord(run_dir, cfg.seed, list(HydraConfig.get().overrides.task))
+    module = None
+    try:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        data = build_datamodule(cfg)
+        data.setup("fit")  # reads the data now: a missing file fails before anything is built
+        module = build_module(cfg, data.shape)
+        metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
+        evaluator = Evaluator(run_dir, metrics, cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
+                              cfg.metrics.mode, protocol={"dataset": cfg.dataset.name})
+        callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
+                     LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
+        wandb_id = record.data.get("wandb_id") or _new_wandb_id()
+        loggers = build_loggers(cfg, run_dir, run_dir.name, wandb_id)
+        record.update(wandb_id=wandb_id if any("Wandb" in type(lg).__name__ for lg in loggers) else None,
+                      device=environment_device())
+        trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+        ckpt = str(run_dir / "checkpoints" / "last.ckpt") if cfg.resume else None
+        if ckpt:
+            log.info("resuming from %s", ckpt)
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+        status = "diverged" if module.status == "diverged" else "completed"
+        evaluator.write(status)
+        record.finish(status, module.g_step)
+        log.info("run %s: %s after %d generator steps; outputs in %s", run_dir.name, status, module.g_step, run_dir)
+        _finish_wandb(loggers)
+        final = evaluator.history[-1] if evaluator.history else {}
+        return final.get(evaluator.monitor) if evaluator.monitor else None
+    except (KeyboardInterrupt, SystemExit):
+        record.finish("interrupted", module.g_step if module else 0)
+        log.warning("run interrupted; continue it with: genbench resume=%s", run_dir)
+        raise SystemExit(143) from None
+    except Exception as err:
+        record.finish("failed", module.g_step if module else 0, error=f"{type(err).__name__}: {err}")
+        raise
+
+
+def _new_wandb_id() -> str:
+    return os.urandom(4).hex()
+
+
+def _finish_wandb(loggers: list) -> None:
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            logger.experiment.finish()

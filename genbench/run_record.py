@@ -1,0 +1,89 @@
+"""run.json: what ran, where, with which code and libraries, and how it ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("genbench", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "numpy", "wandb")
+
+
+def git_sha() -> str | None:
+    """The commit of the genbench source tree, with '-dirty' when it has uncommitted changes."""
+    src = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class RunRecord:
+    """Creates run.json at the start (status running) and rewrites it at every change of state."""
+
+    def __init__(self, run_dir: Path, seed: int, overrides: list[str]):
+        self.path = Path(run_dir) / "run.json"
+        previous = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.data = {
+            "status": "running",
+            "seed": seed,
+            "overrides": overrides,
+            "command": " ".join(["genbench", *overrides]),
+            "git_sha": git_sha(),
+            "versions": versions(),
+            "host": socket.gethostname(),
+            "device": None,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "wall_time_s": 0.0,
+            "generator_steps": 0,
+            "attempts": previous.get("attempts", 0) + 1,
+            "wandb_id": previous.get("wandb_id"),
+        }
+        self._t0 = time.perf_counter()
+        self._before = float(previous.get("wall_time_s", 0.0))
+        self.write()
+
+    def update(self, **fields) -> None:
+        self.data.update(fields)
+        self.write()
+
+    def finish(self, status: str, steps: int, error: str | None = None) -> None:
+        self.data.update(status=status, generator_steps=steps, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                         wall_time_s=round(self._before + time.perf_counter() - self._t0, 3))
+        if error:
+            self.data["error"] = error
+        self.write()
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+
+
+def environment_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
