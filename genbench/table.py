@@ -28,9 +28,17 @@ def read_job(job: Path) -> dict:
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
     run = json.loads((job / "run.json").read_text()) if (job / "run.json").is_file() else {}
     metrics = json.loads((job / "metrics.json").read_text()) if (job / "metrics.json").is_file() else {}
-    setting = " ".join(sorted(o for o in overrides if not o.startswith(FOLDED + SKIPPED_PREFIXES)))
-    return {"job": job.name, "setting": setting or "(defaults)", "status": run.get("status", "not started"),
+    kept = sorted(o for o in overrides if not o.startswith(FOLDED + SKIPPED_PREFIXES))
+    return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
             "final": metrics.get("final", {})}
+
+
+def label_settings(jobs: list[dict]) -> list[str]:
+    """Give each job its `setting`: the overrides that vary across the sweep; returns the shared ones."""
+    shared = sorted(set.intersection(*(set(j["overrides"]) for j in jobs))) if jobs else []
+    for job in jobs:
+        job["setting"] = " ".join(o for o in job["overrides"] if o not in shared) or "(all the same)"
+    return shared
 
 
 def _is_metric(key: str, value) -> bool:
@@ -100,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genbench-table: error: no genbench jobs under {args.sweep_dir} (no .hydra/overrides.yaml); "
               "pass the folder of a multirun, e.g. outputs/multirun/<date>/<time>", file=sys.stderr)
         return 2
+    shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)
     if args.csv:
         write_csv(names, rows, sys.stdout)
     else:
-        print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds\n")
+        print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds")
+        print(f"shared overrides: {' '.join(shared) or '(none)'}\n")
         print(markdown(names, rows))
     return 0
 

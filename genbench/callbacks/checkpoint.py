@@ -31,7 +31,7 @@ class LastCheckpoint(pl.Callback):
         self._saved = -1
 
     def save(self, trainer: pl.Trainer, module) -> None:
-        if module.g_step == self._saved or not module.check_finite():
+        if module.g_step == self._saved or not module.check_finite(parameters=True):
             return
         save_atomic(trainer, self.path)
         self._saved = module.g_step

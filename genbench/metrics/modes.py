@@ -27,6 +27,5 @@ class ModeCoverage:
         counts = torch.bincount(nearest[good], minlength=len(modes))
         return {
             "modes/covered": float((counts >= self.min_count).sum()),
-            "modes/total": float(len(modes)),
             "modes/hq_fraction": float(good.float().mean()),
         }

@@ -167,15 +167,19 @@ class GANModule(pl.LightningModule):
         self._sums[key] = self._sums[key] + value if key in self._sums else value
         self._counts[key] = self._counts.get(key, 0) + 1
 
-    def check_finite(self) -> bool:
-        """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf."""
+    def check_finite(self, parameters: bool = False) -> bool:
+        """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf, or, with
+        `parameters`, any weight is (checked before a checkpoint is written)."""
         if self.status == "diverged":
             return False
-        if not bool(self._finite):
+        finite = bool(self._finite)
+        if finite and parameters:
+            finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
+        if not finite:
             self.status = "diverged"
             self.trainer.should_stop = True
-            log.error("non-finite loss before generator step %d: stopping (status diverged); "
-                      "checkpoints/last.ckpt keeps the last good state", self.g_step)
+            log.error("a loss became NaN or Inf at or before generator step %d: stopping (status diverged); "
+                      "checkpoints/last.ckpt keeps the last finite state", self.g_step)
             return False
         return True
 

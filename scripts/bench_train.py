@@ -1,0 +1,352 @@
+"""Training-throughput benchmark: genbench's real training path against a plain PyTorch loop.
+
+What is compared
+    For each case, generator steps per second of
+    * genbench: the config composed by Hydra from genbench.conf, the data module, GANModule and a
+      Lightning Trainer built by genbench.run (build_datamodule, build_module, build_trainer), with
+      genbench's callbacks (evaluation, samples, checkpoint) attached at intervals that do not fire
+      inside the timed window, and no logger;
+    * plain: a hand-written loop over the same networks (built by genbench.nets from the same
+      config and the same seed, checked to have identical initial weights), the same loss,
+      regularizer, batch size, Adam settings, torch threads and batch source (a shuffled in-memory
+      tensor indexed per batch, [0, 255] images mapped to [-1, 1] as GANModule.to_model_space does),
+      with the same step structure as GANModule.training_step: D on real and on G(z).detach() in
+      separate forwards, zero_grad(set_to_none=True), backward, step; then a G step with D's
+      requires_grad switched off.
+    Both run `--warmup` generator steps first and then time `--steps` more (genbench: between two
+    on_train_batch_end calls, so Trainer start-up and teardown are excluded). Each round measures
+    both paths (the order alternates between rounds); the table reports the median over rounds.
+
+How to read it
+    Absolute steps/s depend on the machine, its load and the thread count; what carries over is the
+    ratio genbench/plain measured in the same process on the same machine, and the overhead
+    1 - genbench/plain: the price of Lightning and of GANModule's bookkeeping per step. It weighs
+    most where a step is cheap (the 2D MLP cases, a few ms per step on a CPU) and least where the
+    networks dominate. The project's target is an overhead of at most 5% for DCGAN at 32x32.
+
+Cases
+    dcgan32    DCGAN nets on random uint8 (3, 32, 32) images in memory, batch 64, z 64, NS loss, no reg.
+    mlp2d      MLP nets on ring8, batch 256, NS loss, no reg.
+    mlp2d_gp0  mlp2d with the zero-centred gradient penalty (gp0, weight 1): genbench's default run.
+
+    python scripts/bench_train.py                      # all cases, default steps (about 3 minutes)
+    python scripts/bench_train.py --cases mlp2d --steps 3000 --rounds 5 --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+from torch import nn
+from torch.nn import functional as F
+
+from genbench.callbacks.checkpoint import LastCheckpoint
+from genbench.callbacks.evaluation import Evaluator
+from genbench.callbacks.samples import SampleImages
+from genbench.data.datamodule import GenDataModule
+from genbench.modules.gan import GANModule
+from genbench.nets import build_nets
+from genbench.run import build_datamodule, build_module, build_trainer
+
+TARGET_CASE, TARGET_OVERHEAD = "dcgan32", 0.05
+NEVER = 10**9  # a schedule interval that does not fire during a benchmark
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    overrides: tuple[str, ...]
+    steps: int   # default timed generator steps
+    warmup: int  # default untimed generator steps before them
+
+
+CASES = {
+    "dcgan32": Case("dcgan32", ("dataset=cifar10", "reg=none"), steps=60, warmup=5),
+    "mlp2d": Case("mlp2d", ("dataset=ring8", "reg=none"), steps=1500, warmup=100),
+    "mlp2d_gp0": Case("mlp2d_gp0", ("dataset=ring8", "reg=gp0"), steps=1000, warmup=100),
+}
+DEFAULT_CASES = "dcgan32,mlp2d,mlp2d_gp0"
+
+
+class RandomImages:
+    """An in-memory image dataset with the interface of genbench's readers: random uint8 pixels."""
+
+    is_image = True
+    name = "random_images"
+
+    def __init__(self, shape: tuple[int, ...], n: int, seed: int):
+        self.shape, self.n, self.seed = tuple(shape), n, seed
+
+    def load(self, split: str = "train") -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 2 + (split != "train"))
+        return torch.randint(0, 256, (self.n, *self.shape), dtype=torch.uint8, generator=generator)
+
+    def labels(self, split: str = "train") -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- config and data
+def compose_config(case: Case, threads: int, max_steps: int) -> DictConfig:
+    overrides = [*case.overrides, "logger=none", "metrics=none", f"hardware.threads={threads}",
+                 f"train.max_steps={max_steps}", f"train.sample_every={NEVER}",
+                 f"train.checkpoint_every={NEVER}", f"metrics.every={NEVER}"]
+    with initialize_config_module("genbench.conf", version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def make_datamodule(cfg: DictConfig, n_images: int) -> GenDataModule:
+    if cfg.dataset.name == "cifar10":  # the shape and batch size of CIFAR-10, random pixels in memory
+        shape = (int(cfg.dataset.channels), int(cfg.dataset.image_size), int(cfg.dataset.image_size))
+        return GenDataModule(RandomImages(shape, n_images, cfg.seed), cfg.dataset.batch_size, cfg.seed)
+    return build_datamodule(cfg)
+
+
+def fingerprint(net: nn.Module) -> float:
+    """A checksum of the initial weights, to check that both paths train the same networks."""
+    with torch.no_grad():
+        return float(sum(p.double().sum() + p.double().abs().sum() for p in net.parameters()))
+
+
+# --------------------------------------------------------------------------- genbench
+class StepTimer(pl.Callback):
+    """Wall time from the end of generator step `start` to the end of generator step `stop`."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop = start, stop
+        self.t0: float | None = None
+        self.t1: float | None = None
+
+    def on_train_start(self, trainer, module) -> None:
+        if self.start == 0:
+            self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if not module.stepped_generator:
+            return
+        if module.g_step == self.start:
+            self.t0 = time.perf_counter()
+        elif module.g_step == self.stop:
+            self.t1 = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        if self.t0 is None or self.t1 is None:
+            raise RuntimeError(f"the timed window (generator steps {self.start}..{self.stop}) was not completed")
+        return self.t1 - self.t0
+
+
+def run_genbench(case: Case, args, steps: int, warmup: int) -> tuple[float, float]:
+    """(generator steps/s, initial-weight fingerprint) of genbench's training path."""
+    cfg = compose_config(case, args.threads, warmup + steps)
+    with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
+        run_dir = Path(tmp)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        data = make_datamodule(cfg, args.images)
+        data.setup("fit")
+        module: GANModule = build_module(cfg, data.shape)
+        weights = fingerprint(module.generator) + fingerprint(module.discriminator)
+        timer = StepTimer(warmup, warmup + steps)
+        callbacks: list[pl.Callback] = []
+        if not args.no_callbacks:
+            callbacks = [Evaluator(run_dir, [], cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
+                                   cfg.metrics.mode, protocol={"dataset": cfg.dataset.name}),
+                         SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
+                         LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
+        trainer = build_trainer(cfg, run_dir, [], [*callbacks, timer])
+        trainer.fit(module, datamodule=data)
+        if module.g_step != warmup + steps:
+            raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {warmup + steps}")
+        return steps / timer.elapsed, weights
+
+
+# --------------------------------------------------------------------------- plain PyTorch
+def to_model_space(batch: torch.Tensor) -> torch.Tensor:
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(127.5).sub_(1.0)
+    return batch.float()
+
+
+def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, center: float) -> torch.Tensor:
+    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), dtype=real.dtype)
+    x = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - center).pow(2).mean()
+
+
+def run_plain(case: Case, args, steps: int, warmup: int) -> tuple[float, float]:
+    """(generator steps/s, initial-weight fingerprint) of a hand-written loop with the same pieces."""
+    cfg = compose_config(case, args.threads, warmup + steps)
+    m = cfg.model
+    if m.n_critic != 1 or m.ema.decay or cfg.loss._target_ != "genbench.losses.ns.NonSaturatingLoss":
+        raise ValueError("the plain loop implements n_critic 1, no EMA and the NS loss only")
+    regs = dict(cfg.reg or {})
+    if set(regs) - {"gp0"}:
+        raise ValueError(f"the plain loop implements reg=none and reg=gp0 only, not {sorted(regs)}")
+    gp = regs.get("gp0")
+
+    torch.manual_seed(cfg.seed)
+    datamodule = make_datamodule(cfg, args.images)
+    data, batch_size = datamodule.dataset.load("train"), int(cfg.dataset.batch_size)
+    g, d = build_nets(m.nets, datamodule.shape, m.z_dim)
+    weights = fingerprint(g) + fingerprint(d)
+    g.train()
+    d.train()
+    opt_d = torch.optim.Adam(d.parameters(), lr=float(m.opt_d.lr), betas=tuple(m.opt_d.betas))
+    opt_g = torch.optim.Adam(g.parameters(), lr=float(m.opt_g.lr), betas=tuple(m.opt_g.betas))
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    n_batches, z_dim = len(data) // batch_size, int(m.z_dim)
+
+    total, step, t0 = warmup + steps, 0, time.perf_counter()
+    while step < total:
+        order = torch.randperm(len(data), generator=shuffle)
+        for i in range(n_batches):
+            real = to_model_space(data[order[i * batch_size:(i + 1) * batch_size]])
+            n = len(real)
+            # discriminator step
+            with torch.no_grad():
+                fake = g(torch.randn(n, z_dim))
+            loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
+            if gp is not None:
+                loss_d = loss_d + float(gp.weight) * gradient_penalty(d, real, fake, float(gp.center))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            # generator step, D frozen
+            d.requires_grad_(False)
+            loss_g = F.softplus(-d(g(torch.randn(n, z_dim)))).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            d.requires_grad_(True)
+            step += 1
+            if step == warmup:
+                t0 = time.perf_counter()
+            if step == total:
+                break
+    elapsed = time.perf_counter() - t0
+    if not torch.isfinite(loss_d.detach() + loss_g.detach()):
+        raise RuntimeError(f"plain loop of {case.name}: non-finite loss")
+    return steps / elapsed, weights
+
+
+# --------------------------------------------------------------------------- driver
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed generator steps per measurement (default per case: "
+                        + ", ".join(f"{c.name} {c.steps}" for c in CASES.values()) + ")")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed generator steps before them (default per case: "
+                        + ", ".join(f"{c.name} {c.warmup}" for c in CASES.values()) + ")")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of each path; the median is reported")
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads for both paths (default: all cores, here %(default)s)")
+    parser.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--images", type=int, default=2048, help="in-memory random images for dcgan32")
+    parser.add_argument("--no-callbacks", action="store_true", help="run genbench's Trainer without its callbacks")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown or not args.cases:
+        parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    for key in ("steps", "rounds", "threads", "images"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
+            parser.error(f"--{key} must be at least 1")
+    if args.warmup is not None and args.warmup < 0:
+        parser.error("--warmup must be at least 0")
+    return args
+
+
+def quiet() -> None:
+    """Lightning's start-up notices and data-loader tips say nothing about throughput."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "genbench"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+
+
+def bench_case(case: Case, args) -> dict:
+    steps = args.steps if args.steps is not None else case.steps
+    warmup = args.warmup if args.warmup is not None else case.warmup
+    rates: dict[str, list[float]] = {"plain": [], "genbench": []}
+    prints: dict[str, float] = {}
+    runners = {"genbench": run_genbench, "plain": run_plain}
+    for r in range(args.rounds):
+        order = ("genbench", "plain") if r % 2 == 0 else ("plain", "genbench")
+        for path in order:
+            rate, prints[path] = runners[path](case, args, steps, warmup)
+            rates[path].append(rate)
+            print(f"  {case.name:<10} round {r + 1}/{args.rounds}  {path:<8} {rate:9.2f} steps/s", flush=True)
+    if abs(prints["plain"] - prints["genbench"]) > 1e-9 * max(1.0, abs(prints["plain"])):
+        raise RuntimeError(f"{case.name}: the two paths did not start from the same weights "
+                           f"({prints['plain']} vs {prints['genbench']})")
+    plain, gb = statistics.median(rates["plain"]), statistics.median(rates["genbench"])
+    return {"case": case.name, "steps": steps, "warmup": warmup, "rounds": args.rounds,
+            "plain_steps_per_s": rates["plain"], "genbench_steps_per_s": rates["genbench"],
+            "plain_median": plain, "genbench_median": gb, "ratio": gb / plain, "overhead": 1 - gb / plain,
+            "overhead_ms_per_step": 1000 * (1 / gb - 1 / plain),
+            "paired_ratios": [a / b for a, b in zip(rates["genbench"], rates["plain"], strict=True)]}
+
+
+def print_table(results: list[dict]) -> None:
+    header = (f"{'case':<10} {'steps':>6} {'plain steps/s':>14} {'genbench steps/s':>17} {'ratio':>7} "
+              f"{'overhead':>9} {'ms/step':>8}")
+    print()
+    print(header)
+    print("-" * len(header))
+    for res in results:
+        print(f"{res['case']:<10} {res['steps']:>6} {res['plain_median']:>14.2f} {res['genbench_median']:>17.2f} "
+              f"{res['ratio']:>7.3f} {100 * res['overhead']:>8.1f}% {res['overhead_ms_per_step']:>8.3f}")
+    print()
+    for res in results:
+        print(f"{res['case']}: genbench/plain = {res['ratio']:.3f} (overhead {100 * res['overhead']:.1f}%, "
+              f"median of {res['rounds']} rounds)")
+    for res in results:
+        if res["case"] == TARGET_CASE:
+            verdict = "met" if res["overhead"] <= TARGET_OVERHEAD else "NOT met"
+            print(f"target ({TARGET_CASE} overhead <= {100 * TARGET_OVERHEAD:.0f}%): {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet()
+    torch.set_num_threads(args.threads)
+    env = {"python": platform.python_version(), "torch": torch.__version__, "pytorch_lightning": pl.__version__,
+           "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.machine(),
+           "processor": platform.processor() or platform.machine()}
+    print("bench_train: genbench (Hydra config + GANModule + Lightning Trainer) vs a plain PyTorch loop, CPU")
+    print("  " + "  ".join(f"{k} {v}" for k, v in env.items()), flush=True)
+    started = time.perf_counter()
+    results = [bench_case(CASES[name], args) for name in args.cases]
+    print_table(results)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"env": env, "args": {k: v for k, v in vars(args).items() if k != "json"},
+                                         "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

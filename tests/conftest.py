@@ -1,0 +1,42 @@
+"""Shared helpers: where ../shared/data is, and running the real `genbench` executable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("GENBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    root = shared_data()
+    if not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST files not found under {root} (../shared/data beside the repository)")
+    return root
+
+
+def genbench_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"})
+    env.update(extra)
+    return env
+
+
+def run_genbench(args: list[str], cwd: Path, timeout: float = 300, env: dict | None = None,
+                 exe: str = "genbench") -> subprocess.CompletedProcess:
+    """Run the installed console script in `cwd`, as a user would."""
+    return subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=env or genbench_env())
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
