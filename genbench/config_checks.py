@@ -58,15 +58,15 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"model.ema.decay={decay!r} must be in (0, 1), e.g. 0.999, or null for no EMA")
     if str(cfg.hardware.precision) not in PRECISIONS:
         raise ConfigError(f"hardware.precision={cfg.hardware.precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if cfg.hardware.accelerator == "cpu" and "16" in str(cfg.hardware.precision) and "bf16" not in str(
-            cfg.hardware.precision):
-        raise ConfigError("hardware.precision=16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+    precision = str(cfg.hardware.precision)
+    if cfg.hardware.accelerator == "cpu" and precision.startswith("16"):
+        raise ConfigError(f"hardware.precision={precision} needs a GPU; on CPU use 32-true or bf16-mixed")
     wandb = OmegaConf.select(cfg, "logger.wandb")
     if wandb is not None and wandb.mode not in WANDB_MODES:
         raise ConfigError(f"logger.wandb.mode={wandb.mode!r}: choose one of {', '.join(WANDB_MODES)}")
     if cfg.metrics.mode not in ("auto", "max", "min"):
         raise ConfigError(f"metrics.mode={cfg.metrics.mode!r}: choose max, min or auto")
-    for name, reg in (cfg.reg or {}).items():
+    for name, reg in (cfg.get("reg") or {}).items():
         weight = reg.get("weight")
         if weight is not None and (not isinstance(weight, (int, float)) or weight < 0):
             raise ConfigError(f"reg.{name}.weight={weight!r} must be a number >= 0")

@@ -8,7 +8,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str | None) -> list:
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str | None,
+                  group: str | None = None) -> list:
+    """`group` (a sweep's folder name) gathers the jobs of one sweep in W&B unless logger.wandb.group is set."""
     loggers = []
     chosen = cfg.get("logger") or {}
     if "csv" in chosen:
@@ -24,7 +26,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str |
         os.environ["WANDB_MODE"] = w.mode
         os.environ.setdefault("WANDB_SILENT", "true")
         loggers.append(WandbLogger(
-            save_dir=str(run_dir), project=w.project, entity=w.entity, group=w.group, tags=list(w.tags),
+            save_dir=str(run_dir), project=w.project, entity=w.entity, group=w.group or group, tags=list(w.tags),
             name=run_name, id=wandb_id, resume="allow" if wandb_id else None,
             offline=w.mode == "offline", config=OmegaConf.to_container(cfg, resolve=True),
         ))

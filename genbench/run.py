@@ -39,9 +39,11 @@ def build_datamodule(cfg: DictConfig) -> GenDataModule:
 
 def build_module(cfg: DictConfig, shape: tuple[int, ...]) -> GANModule:
     m = cfg.model
+    if m.get("family", "gan") != "gan":
+        raise ConfigError(f"model.family={m.family!r}: this version of genbench trains GANs only")
     generator, discriminator = build_nets(m.nets, shape, m.z_dim)
     regs = []
-    for key, reg_cfg in (cfg.reg or {}).items():
+    for key, reg_cfg in (cfg.get("reg") or {}).items():
         regs.append(instantiate(reg_cfg))
         regs[-1].name = key  # logged as reg/<key>, the name the user typed
     return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
@@ -88,7 +90,10 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
                      LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
         wandb_id = record.data.get("wandb_id") or _new_wandb_id()
-        loggers = build_loggers(cfg, run_dir, run_dir.name, wandb_id)
+        hydra_cfg = HydraConfig.get()
+        name = hydra_cfg.job.override_dirname or "defaults"
+        sweep = str(Path(hydra_cfg.sweep.dir).name) if hydra_cfg.mode.name == "MULTIRUN" else None
+        loggers = build_loggers(cfg, run_dir, name, wandb_id, group=sweep)
         record.update(wandb_id=wandb_id if any("Wandb" in type(lg).__name__ for lg in loggers) else None,
                       device=environment_device())
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)

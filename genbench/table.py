@@ -37,7 +37,7 @@ def label_settings(jobs: list[dict]) -> list[str]:
     """Give each job its `setting`: the overrides that vary across the sweep; returns the shared ones."""
     shared = sorted(set.intersection(*(set(j["overrides"]) for j in jobs))) if jobs else []
     for job in jobs:
-        job["setting"] = " ".join(o for o in job["overrides"] if o not in shared) or "(all the same)"
+        job["setting"] = " ".join(o for o in job["overrides"] if o not in shared) or "(shared overrides only)"
     return shared
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import statistics
@@ -83,6 +84,13 @@ CASES = {
 DEFAULT_CASES = "dcgan32,mlp2d,mlp2d_gp0"
 
 
+@dataclass(frozen=True)
+class Measurement:
+    steps_per_s: float
+    other_cores: float  # cores kept busy by other processes during the timed window
+    weights: float      # fingerprint of the initial weights
+
+
 class RandomImages:
     """An in-memory image dataset with the interface of genbench's readers: random uint8 pixels."""
 
@@ -116,6 +124,41 @@ def make_datamodule(cfg: DictConfig, n_images: int) -> GenDataModule:
     return build_datamodule(cfg)
 
 
+class CpuClock:
+    """Wall time, this process's CPU time and the machine's busy CPU time, read together.
+
+    The difference of two readings tells how many cores other processes kept busy in between: on a
+    shared machine that is what spoils a measurement (two torch threads on two cores slow down
+    several-fold as soon as anything else runs), so each measurement reports it.
+    """
+
+    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self):
+        self.wall = time.perf_counter()
+        own = os.times()
+        self.own = own.user + own.system
+        self.busy = self._machine_busy()
+
+    @classmethod
+    def _machine_busy(cls) -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / cls.HZ
+
+    def until(self, later: CpuClock) -> tuple[float, float]:
+        """(seconds elapsed, cores used by other processes meanwhile; nan where unknown)."""
+        elapsed = later.wall - self.wall
+        if self.busy is None or later.busy is None or elapsed <= 0:
+            return elapsed, math.nan
+        other = (later.busy - self.busy) - (later.own - self.own)
+        return elapsed, max(0.0, other / elapsed)
+
+
 def fingerprint(net: nn.Module) -> float:
     """A checksum of the initial weights, to check that both paths train the same networks."""
     with torch.no_grad():
@@ -128,30 +171,30 @@ class StepTimer(pl.Callback):
 
     def __init__(self, start: int, stop: int):
         self.start, self.stop = start, stop
-        self.t0: float | None = None
-        self.t1: float | None = None
+        self.t0: CpuClock | None = None
+        self.t1: CpuClock | None = None
 
     def on_train_start(self, trainer, module) -> None:
         if self.start == 0:
-            self.t0 = time.perf_counter()
+            self.t0 = CpuClock()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if not module.stepped_generator:
             return
         if module.g_step == self.start:
-            self.t0 = time.perf_counter()
+            self.t0 = CpuClock()
         elif module.g_step == self.stop:
-            self.t1 = time.perf_counter()
+            self.t1 = CpuClock()
 
-    @property
-    def elapsed(self) -> float:
+    def window(self) -> tuple[float, float]:
+        """(seconds, cores used by other processes) of the timed window."""
         if self.t0 is None or self.t1 is None:
             raise RuntimeError(f"the timed window (generator steps {self.start}..{self.stop}) was not completed")
-        return self.t1 - self.t0
+        return self.t0.until(self.t1)
 
 
-def run_genbench(case: Case, args, steps: int, warmup: int) -> tuple[float, float]:
-    """(generator steps/s, initial-weight fingerprint) of genbench's training path."""
+def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
+    """Generator steps/s of genbench's training path."""
     cfg = compose_config(case, args.threads, warmup + steps)
     with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
         run_dir = Path(tmp)
@@ -171,7 +214,8 @@ def run_genbench(case: Case, args, steps: int, warmup: int) -> tuple[float, floa
         trainer.fit(module, datamodule=data)
         if module.g_step != warmup + steps:
             raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {warmup + steps}")
-        return steps / timer.elapsed, weights
+        elapsed, other = timer.window()
+        return Measurement(steps / elapsed, other, weights)
 
 
 # --------------------------------------------------------------------------- plain PyTorch
@@ -188,8 +232,8 @@ def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, cente
     return (grad.flatten(1).norm(2, dim=1) - center).pow(2).mean()
 
 
-def run_plain(case: Case, args, steps: int, warmup: int) -> tuple[float, float]:
-    """(generator steps/s, initial-weight fingerprint) of a hand-written loop with the same pieces."""
+def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
+    """Generator steps/s of a hand-written loop with the same pieces."""
     cfg = compose_config(case, args.threads, warmup + steps)
     m = cfg.model
     if m.n_critic != 1 or m.ema.decay or cfg.loss._target_ != "genbench.losses.ns.NonSaturatingLoss":
@@ -211,7 +255,7 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> tuple[float, float]:
     shuffle = torch.Generator().manual_seed(cfg.seed)
     n_batches, z_dim = len(data) // batch_size, int(m.z_dim)
 
-    total, step, t0 = warmup + steps, 0, time.perf_counter()
+    total, step, t0 = warmup + steps, 0, CpuClock()
     while step < total:
         order = torch.randperm(len(data), generator=shuffle)
         for i in range(n_batches):
@@ -235,13 +279,13 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> tuple[float, float]:
             d.requires_grad_(True)
             step += 1
             if step == warmup:
-                t0 = time.perf_counter()
+                t0 = CpuClock()
             if step == total:
                 break
-    elapsed = time.perf_counter() - t0
+    elapsed, other = t0.until(CpuClock())
     if not torch.isfinite(loss_d.detach() + loss_g.detach()):
         raise RuntimeError(f"plain loop of {case.name}: non-finite loss")
-    return steps / elapsed, weights
+    return Measurement(steps / elapsed, other, weights)
 
 
 # --------------------------------------------------------------------------- driver

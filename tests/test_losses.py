@@ -3,6 +3,7 @@ and the gradient behaviour that tells the minimax generator loss from the non-sa
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 
 import pytest
@@ -202,8 +203,6 @@ def test_lsgan_g_gradient_is_linear_in_the_distance_to_one():
      ("hinge", HingeLoss), ("lsgan", LeastSquaresLoss)],
 )
 def test_loss_yaml_targets_the_class(name, cls):
-    import importlib.resources
-
     text = (importlib.resources.files("genbench.conf") / "loss" / f"{name}.yaml").read_text()
     loss = instantiate(OmegaConf.create(text))
     assert type(loss) is cls

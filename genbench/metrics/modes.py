@@ -20,8 +20,9 @@ class ModeCoverage:
         return getattr(data.dataset, "modes", None) is not None
 
     def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
+        samples = samples.float()
         modes = data.dataset.modes.to(samples)
-        dist = torch.cdist(samples.float(), modes)
+        dist = torch.cdist(samples, modes)
         nearest_dist, nearest = dist.min(dim=1)
         good = nearest_dist <= self.sigmas * data.dataset.std
         counts = torch.bincount(nearest[good], minlength=len(modes))

@@ -40,9 +40,11 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, down: bool, first: bool = False):
+    def __init__(self, cin: int, cout: int, down: bool, first: bool = False, norm: str = "none"):
         super().__init__()
         self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.n1 = nn.Identity() if first else norm2d(norm, cin)  # SNGAN's D has none (d_norm=none)
+        self.n2 = norm2d(norm, cout)
         self.sc = nn.Conv2d(cin, cout, 1) if (cin != cout or down) else None
         self.down, self.first = down, first
         for conv in (self.c1, self.c2):
@@ -51,8 +53,8 @@ class DBlock(nn.Module):
             _xavier(self.sc, 1.0)
 
     def forward(self, x):
-        h = x if self.first else F.relu(x)
-        h = self.c2(F.relu(self.c1(h)))
+        h = x if self.first else F.relu(self.n1(x))
+        h = self.c2(F.relu(self.n2(self.c1(h))))
         if self.down:
             h = F.avg_pool2d(h, 2)
         s = x
@@ -86,9 +88,9 @@ class ResNetDiscriminator(nn.Module):
         super().__init__()
         _, ups = size_ladder(shape, "resnet32")
         downs = max(ups - 1, 1)
-        blocks = [DBlock(shape[0], width, down=True, first=True)]
-        blocks += [DBlock(width, width, down=True) for _ in range(downs - 1)]
-        blocks += [DBlock(width, width, down=False) for _ in range(2)]
+        blocks = [DBlock(shape[0], width, down=True, first=True, norm=norm)]
+        blocks += [DBlock(width, width, down=True, norm=norm) for _ in range(downs - 1)]
+        blocks += [DBlock(width, width, down=False, norm=norm) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
         self.linear = nn.Linear(width, 1)
         _xavier(self.linear, 1.0)
