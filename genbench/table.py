@@ -21,7 +21,8 @@ SKIPPED_PREFIXES = ("hydra.", "hardware.threads=", "resume=")
 
 def find_jobs(sweep_dir: Path) -> list[Path]:
     """Job folders under `sweep_dir`: those holding .hydra/overrides.yaml (sweep dir itself excluded)."""
-    return sorted(p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml") if p.parent.parent != sweep_dir)
+    jobs = [p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml") if p.parent.parent != sweep_dir]
+    return sorted(jobs, key=lambda j: (int(j.name) if j.name.isdigit() else float("inf"), str(j)))  # 2 before 10
 
 
 def read_job(job: Path) -> dict:

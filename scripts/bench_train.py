@@ -16,6 +16,8 @@ What is compared
     Both run `--warmup` generator steps first and then time `--steps` more (genbench: between two
     on_train_batch_end calls, so Trainer start-up and teardown are excluded). Each round measures
     both paths (the order alternates between rounds); the table reports the median over rounds.
+    Seeds, batches and noise draws match, so on a CPU both paths end on bitwise the same weights:
+    the script checks that, which shows they did the same computation.
 
 How to read it
     Absolute steps/s depend on the machine, its load and the thread count; what carries over is the
@@ -23,6 +25,15 @@ How to read it
     1 - genbench/plain: the price of Lightning and of GANModule's bookkeeping per step. It weighs
     most where a step is cheap (the 2D MLP cases, a few ms per step on a CPU) and least where the
     networks dominate. The project's target is an overhead of at most 5% for DCGAN at 32x32.
+    The ms/step column is genbench's extra time per generator step: it is roughly the same for
+    every case (Lightning's loop and hooks cost a fixed amount per batch), so the overhead in % is
+    about that constant divided by the plain step time.
+
+    Other processes on the machine spoil the numbers (with torch using every core, one busy core
+    elsewhere can slow a step several-fold). Each measurement reports how many cores other
+    processes kept busy during it ("busy"), is repeated (`--retries`) while that exceeds
+    `--busy-limit`, and the script warns when a kept measurement was still disturbed. On a shared
+    machine, `--threads 1` is the steadier choice.
 
 Cases
     dcgan32    DCGAN nets on random uint8 (3, 32, 32) images in memory, batch 64, z 64, NS loss, no reg.
@@ -89,6 +100,7 @@ class Measurement:
     steps_per_s: float
     other_cores: float  # cores kept busy by other processes during the timed window
     weights: float      # fingerprint of the initial weights
+    trained: float      # fingerprint of the weights after the last step
 
 
 class RandomImages:
@@ -151,9 +163,12 @@ class CpuClock:
         return (user + nice + system + irq + softirq + steal) / cls.HZ
 
     def until(self, later: CpuClock) -> tuple[float, float]:
-        """(seconds elapsed, cores used by other processes meanwhile; nan where unknown)."""
+        """(seconds elapsed, cores used by other processes meanwhile; nan where unknown).
+
+        The kernel counts CPU time in clock ticks (10 ms): windows under half a second say nothing.
+        """
         elapsed = later.wall - self.wall
-        if self.busy is None or later.busy is None or elapsed <= 0:
+        if self.busy is None or later.busy is None or elapsed < 0.5:
             return elapsed, math.nan
         other = (later.busy - self.busy) - (later.own - self.own)
         return elapsed, max(0.0, other / elapsed)
@@ -215,7 +230,8 @@ def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
         if module.g_step != warmup + steps:
             raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {warmup + steps}")
         elapsed, other = timer.window()
-        return Measurement(steps / elapsed, other, weights)
+        trained = fingerprint(module.generator) + fingerprint(module.discriminator)
+        return Measurement(steps / elapsed, other, weights, trained)
 
 
 # --------------------------------------------------------------------------- plain PyTorch
@@ -236,12 +252,13 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
     """Generator steps/s of a hand-written loop with the same pieces."""
     cfg = compose_config(case, args.threads, warmup + steps)
     m = cfg.model
-    if m.n_critic != 1 or m.ema.decay or cfg.loss._target_ != "genbench.losses.ns.NonSaturatingLoss":
-        raise ValueError("the plain loop implements n_critic 1, no EMA and the NS loss only")
+    if (m.n_critic != 1 or m.ema.decay or cfg.loss._target_ != "genbench.losses.ns.NonSaturatingLoss"
+            or m.opt_d.name != "adam" or m.opt_g.name != "adam"):
+        raise ValueError("the plain loop implements n_critic 1, no EMA, the NS loss and Adam only")
     regs = dict(cfg.reg or {})
     if set(regs) - {"gp0"}:
         raise ValueError(f"the plain loop implements reg=none and reg=gp0 only, not {sorted(regs)}")
-    gp = regs.get("gp0")
+    gp = (float(regs["gp0"].weight), float(regs["gp0"].center)) if "gp0" in regs else None
 
     torch.manual_seed(cfg.seed)
     datamodule = make_datamodule(cfg, args.images)
@@ -250,8 +267,9 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
     weights = fingerprint(g) + fingerprint(d)
     g.train()
     d.train()
-    opt_d = torch.optim.Adam(d.parameters(), lr=float(m.opt_d.lr), betas=tuple(m.opt_d.betas))
-    opt_g = torch.optim.Adam(g.parameters(), lr=float(m.opt_g.lr), betas=tuple(m.opt_g.betas))
+    opt_d, opt_g = (torch.optim.Adam(net.parameters(), lr=float(o.lr), betas=tuple(o.betas),
+                                     weight_decay=float(o.get("weight_decay") or 0.0))
+                    for net, o in ((d, m.opt_d), (g, m.opt_g)))
     shuffle = torch.Generator().manual_seed(cfg.seed)
     n_batches, z_dim = len(data) // batch_size, int(m.z_dim)
 
@@ -266,7 +284,7 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
                 fake = g(torch.randn(n, z_dim))
             loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
             if gp is not None:
-                loss_d = loss_d + float(gp.weight) * gradient_penalty(d, real, fake, float(gp.center))
+                loss_d = loss_d + gp[0] * gradient_penalty(d, real, fake, gp[1])
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -285,7 +303,7 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
     elapsed, other = t0.until(CpuClock())
     if not torch.isfinite(loss_d.detach() + loss_g.detach()):
         raise RuntimeError(f"plain loop of {case.name}: non-finite loss")
-    return Measurement(steps / elapsed, other, weights)
+    return Measurement(steps / elapsed, other, weights, fingerprint(g) + fingerprint(d))
 
 
 # --------------------------------------------------------------------------- driver
@@ -306,6 +324,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=default_threads(),
                         help="torch threads for both paths (default: all cores, here %(default)s)")
     parser.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="repeat a measurement up to this many times while other processes use the CPU")
+    parser.add_argument("--busy-limit", type=float, default=0.25,
+                        help="cores other processes may use during a measurement before it is repeated")
     parser.add_argument("--images", type=int, default=2048, help="in-memory random images for dcgan32")
     parser.add_argument("--no-callbacks", action="store_true", help="run genbench's Trainer without its callbacks")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
@@ -319,6 +341,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{key} must be at least 1")
     if args.warmup is not None and args.warmup < 0:
         parser.error("--warmup must be at least 0")
+    if args.retries < 0:
+        parser.error("--retries must be at least 0")
     return args
 
 
@@ -330,46 +354,82 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 
 
+def measure(run, case: Case, args, steps: int, warmup: int, label: str) -> Measurement:
+    """One measurement, repeated (up to --retries times) while other processes were using the CPU."""
+    for attempt in range(args.retries + 1):
+        m = run(case, args, steps, warmup)
+        busy = "" if math.isnan(m.other_cores) else f"  (other processes: {m.other_cores:.2f} cores)"
+        contended = m.other_cores > args.busy_limit
+        again = "  busy machine: measuring again" if contended and attempt < args.retries else ""
+        print(f"  {label}  {m.steps_per_s:9.2f} steps/s{busy}{again}", flush=True)
+        if not contended:
+            break
+    return m
+
+
+def same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a))
+
+
 def bench_case(case: Case, args) -> dict:
     steps = args.steps if args.steps is not None else case.steps
     warmup = args.warmup if args.warmup is not None else case.warmup
-    rates: dict[str, list[float]] = {"plain": [], "genbench": []}
-    prints: dict[str, float] = {}
+    runs: dict[str, list[Measurement]] = {"plain": [], "genbench": []}
     runners = {"genbench": run_genbench, "plain": run_plain}
+    if warmup:  # the process's first steps of a case (allocator, oneDNN kernels) would count in round 1
+        run_plain(case, args, 1, warmup)
     for r in range(args.rounds):
         order = ("genbench", "plain") if r % 2 == 0 else ("plain", "genbench")
         for path in order:
-            rate, prints[path] = runners[path](case, args, steps, warmup)
-            rates[path].append(rate)
-            print(f"  {case.name:<10} round {r + 1}/{args.rounds}  {path:<8} {rate:9.2f} steps/s", flush=True)
-    if abs(prints["plain"] - prints["genbench"]) > 1e-9 * max(1.0, abs(prints["plain"])):
-        raise RuntimeError(f"{case.name}: the two paths did not start from the same weights "
-                           f"({prints['plain']} vs {prints['genbench']})")
+            label = f"{case.name:<10} round {r + 1}/{args.rounds}  {path:<8}"
+            runs[path].append(measure(runners[path], case, args, steps, warmup, label))
+    w_plain, w_gb = runs["plain"][0].weights, runs["genbench"][0].weights
+    if not same(w_plain, w_gb):
+        raise RuntimeError(f"{case.name}: the two paths did not start from the same weights ({w_plain} vs {w_gb})")
+    # Same seeds, batches, noise draws and operations: on a CPU both paths end on the same weights.
+    same_trajectory = all(same(runs["plain"][0].trained, m.trained) for ms in runs.values() for m in ms)
+    rates = {path: [m.steps_per_s for m in ms] for path, ms in runs.items()}
+    others = [m.other_cores for ms in runs.values() for m in ms if not math.isnan(m.other_cores)]
     plain, gb = statistics.median(rates["plain"]), statistics.median(rates["genbench"])
     return {"case": case.name, "steps": steps, "warmup": warmup, "rounds": args.rounds,
             "plain_steps_per_s": rates["plain"], "genbench_steps_per_s": rates["genbench"],
             "plain_median": plain, "genbench_median": gb, "ratio": gb / plain, "overhead": 1 - gb / plain,
             "overhead_ms_per_step": 1000 * (1 / gb - 1 / plain),
-            "paired_ratios": [a / b for a, b in zip(rates["genbench"], rates["plain"], strict=True)]}
+            "paired_ratios": [a / b for a, b in zip(rates["genbench"], rates["plain"], strict=True)],
+            "other_cores": {path: [m.other_cores for m in ms] for path, ms in runs.items()},
+            "max_other_cores": max(others) if others else None, "same_trajectory": same_trajectory}
 
 
-def print_table(results: list[dict]) -> None:
+def print_table(results: list[dict], busy_limit: float) -> None:
     header = (f"{'case':<10} {'steps':>6} {'plain steps/s':>14} {'genbench steps/s':>17} {'ratio':>7} "
-              f"{'overhead':>9} {'ms/step':>8}")
+              f"{'overhead':>9} {'ms/step':>8} {'busy':>5}")
     print()
     print(header)
     print("-" * len(header))
     for res in results:
+        busy = res["max_other_cores"]
         print(f"{res['case']:<10} {res['steps']:>6} {res['plain_median']:>14.2f} {res['genbench_median']:>17.2f} "
-              f"{res['ratio']:>7.3f} {100 * res['overhead']:>8.1f}% {res['overhead_ms_per_step']:>8.3f}")
+              f"{res['ratio']:>7.3f} {100 * res['overhead']:>8.1f}% {res['overhead_ms_per_step']:>8.3f} "
+              + ("    ?" if busy is None else f"{busy:>5.2f}"))
+    print("ms/step: genbench's extra time per generator step; busy: the most cores other processes used "
+          "during a kept measurement")
     print()
     for res in results:
+        paired = res["paired_ratios"]
+        spread = f"; per-round ratios {min(paired):.3f}-{max(paired):.3f}" if len(paired) > 1 else ""
         print(f"{res['case']}: genbench/plain = {res['ratio']:.3f} (overhead {100 * res['overhead']:.1f}%, "
-              f"median of {res['rounds']} rounds)")
+              f"median of {res['rounds']} rounds{spread})")
+    diverged = [res["case"] for res in results if not res["same_trajectory"]]
+    print("same computation: " + (f"NO for {', '.join(diverged)}: the two paths ended on different weights"
+                                  if diverged else "both paths ended every measurement on the same weights"))
     for res in results:
         if res["case"] == TARGET_CASE:
             verdict = "met" if res["overhead"] <= TARGET_OVERHEAD else "NOT met"
             print(f"target ({TARGET_CASE} overhead <= {100 * TARGET_OVERHEAD:.0f}%): {verdict}")
+    noisy = [res["case"] for res in results if (res["max_other_cores"] or 0.0) > busy_limit]
+    if noisy:
+        print(f"warning: other processes used the CPU during measurements of {', '.join(noisy)}; "
+              "those numbers are unreliable: run again on an idle machine")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -383,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  " + "  ".join(f"{k} {v}" for k, v in env.items()), flush=True)
     started = time.perf_counter()
     results = [bench_case(CASES[name], args) for name in args.cases]
-    print_table(results)
+    print_table(results, args.busy_limit)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
