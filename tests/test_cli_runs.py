@@ -125,3 +125,23 @@ def test_same_seed_same_losses(tmp_path):
     assert run_genbench(["hydra.run.dir=c", "debug=fast", "logger=none", "seed=4"], tmp_path).returncode == 0
     other = read_json(tmp_path / "c" / "metrics.json")["history"][-1]
     assert other["loss/d"] != strip[0][-1]["loss/d"]
+
+
+def test_genbench_eval_after_training(tmp_path):
+    """genbench-eval re-composes the run's config, loads its checkpoint and appends to eval.json."""
+    assert run_genbench(["hydra.run.dir=run", "debug=fast", "logger=none"], tmp_path).returncode == 0
+    gen = subprocess.run(["genbench-eval", "run", "metrics.n=1000"], cwd=tmp_path, capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    real = subprocess.run(["genbench-eval", "run/checkpoints/last.ckpt", "--real-vs-real"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert real.returncode == 0, real.stderr
+    entries = read_json(tmp_path / "run" / "eval.json")
+    assert [e["generator"] for e in entries] == ["raw", "real test split"]
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert entries[0]["checkpoint"].endswith("best.ckpt") and entries[0]["n_samples"] == 1000
+    assert entries[0]["generator_step"] == best["genbench"]["g_step"] and entries[1]["generator_step"] == 20
+    # Real held-out data is the floor: all 8 modes, ~98.9% within 3 std (1 - exp(-4.5) for a 2D Gaussian).
+    assert entries[1]["metrics"]["modes/covered"] == 8
+    assert abs(entries[1]["metrics"]["modes/hq_fraction"] - 0.989) < 0.01
+    bad = subprocess.run(["genbench-eval", "nowhere"], cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 2 and "genbench-eval: error:" in bad.stderr

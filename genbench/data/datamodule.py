@@ -49,6 +49,7 @@ class GenDataModule(pl.LightningDataModule):
         super().__init__()
         self.dataset, self.batch_size, self.seed, self.num_workers = dataset, batch_size, seed, num_workers
         self.train_data: torch.Tensor | Dataset | None = None
+        self._other_splits: dict[str, torch.Tensor | Dataset] = {}
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -76,7 +77,10 @@ class GenDataModule(pl.LightningDataModule):
 
     def real_samples(self, n: int, split: str = "train") -> torch.Tensor:
         """`n` real items (first n of a fixed permutation), as the model sees them."""
-        data = self.train_data if split == "train" else self.dataset.load(split)
+        if split == "train":
+            data = self.train_data
+        else:  # read once: reading and md5-checking a split costs ~0.1 s per call
+            data = self._other_splits.setdefault(split, self.dataset.load(split))
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(1234))[:n]
         if isinstance(data, torch.Tensor):
             return data[order]
