@@ -145,3 +145,23 @@ def test_genbench_eval_after_training(tmp_path):
     assert abs(entries[1]["metrics"]["modes/hq_fraction"] - 0.989) < 0.01
     bad = subprocess.run(["genbench-eval", "nowhere"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2 and "genbench-eval: error:" in bad.stderr
+
+
+def test_image_folder_run(tmp_path):
+    """dataset=folder (e.g. CelebA): PIL reading, centre crop and resize, batches from a DataLoader."""
+    from PIL import Image
+
+    images = tmp_path / "faces" / "part1"
+    images.mkdir(parents=True)
+    rng = torch.Generator().manual_seed(0)
+    for i in range(80):
+        pixels = torch.randint(0, 256, (48, 40, 3), generator=rng, dtype=torch.uint8).numpy()
+        Image.fromarray(pixels).save(images / f"{i:03d}.png")
+    result = run_genbench(["hydra.run.dir=run", "dataset=folder", f"dataset.root={tmp_path / 'faces'}",
+                           "dataset.crop=36", "dataset.image_size=32", "dataset.batch_size=16",
+                           "dataset.num_workers=0", "debug=fast", "logger=none"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from PIL import Image as PILImage
+
+    assert PILImage.open(tmp_path / "run" / "samples" / "step_20.png").size == (8 * 34 + 2, 8 * 34 + 2)
+    assert read_json(tmp_path / "run" / "run.json")["status"] == "completed"
