@@ -75,6 +75,9 @@ class Evaluator(pl.Callback):
         if self.metrics:
             samples = module.sample(self.n)
             for metric in self.metrics:
+                if getattr(metric, "wants_output_dir", False):  # it draws metrics/<name>_step_<N>.png
+                    metric.output_dir = self.run_dir / "metrics" if trainer.is_global_zero else None
+                    metric.step = module.g_step
                 row.update(metric(samples, trainer.datamodule))
         if not trainer.is_global_zero:
             return
