@@ -16,6 +16,7 @@ from genbench.errors import ConfigError
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
+UPDATES = ("alternating", "simultaneous")
 
 
 def _positive_int(cfg: DictConfig, key: str) -> None:
@@ -51,6 +52,10 @@ def check_config(cfg: DictConfig) -> None:
                 "metrics.every", "metrics.n", "model.n_critic", "model.z_dim", "dataset.batch_size",
                 "hardware.devices"):
         _positive_int(cfg, key)
+    updates = OmegaConf.select(cfg, "train.updates", default="alternating")
+    if updates not in UPDATES:
+        raise ConfigError(f"train.updates={updates!r}: choose alternating (D steps, then G against the updated D) "
+                          "or simultaneous (both players' gradients at the same point, then both step)")
     _optimizer(cfg, "model.opt_g")
     _optimizer(cfg, "model.opt_d")
     decay = cfg.model.ema.decay
@@ -66,6 +71,9 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"logger.wandb.mode={wandb.mode!r}: choose one of {', '.join(WANDB_MODES)}")
     if cfg.metrics.mode not in ("auto", "max", "min"):
         raise ConfigError(f"metrics.mode={cfg.metrics.mode!r}: choose max, min or auto")
+    extractor = OmegaConf.select(cfg, "metrics.extractor")
+    if extractor is not None and extractor not in ("inception", "classifier"):
+        raise ConfigError(f"metrics.extractor={extractor!r}: choose inception or classifier")
     for name, reg in (cfg.get("reg") or {}).items():
         weight = reg.get("weight")
         if weight is not None and (not isinstance(weight, (int, float)) or weight < 0):

@@ -49,7 +49,8 @@ def build_module(cfg: DictConfig, shape: tuple[int, ...]) -> GANModule:
     return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
                      opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
                      max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
-                     ema_decay=m.ema.decay, ema_start=m.ema.start)
+                     ema_decay=m.ema.decay, ema_start=m.ema.start,
+                     updates=cfg.train.get("updates", "alternating"))
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list) -> pl.Trainer:
@@ -86,9 +87,10 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         module = build_module(cfg, data.shape)
         metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
         evaluator = Evaluator(run_dir, metrics, cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
-                              cfg.metrics.mode, protocol={"dataset": cfg.dataset.name})
+                              cfg.metrics.mode, protocol=_protocol(cfg, metrics))
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
                      LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
+        callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
         wandb_id = record.data.get("wandb_id") or _new_wandb_id()
         hydra_cfg = HydraConfig.get()
         name = hydra_cfg.job.override_dirname or "defaults"
@@ -115,6 +117,14 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     except Exception as err:
         record.finish("failed", module.g_step if module else 0, error=f"{type(err).__name__}: {err}")
         raise
+
+
+def _protocol(cfg: DictConfig, metrics: list) -> dict:
+    """What metrics.json states about the evaluation (feature metrics add their extractor and reference split)."""
+    protocol = {"dataset": cfg.dataset.name}
+    if any(hasattr(m, "bank") for m in metrics):
+        protocol.update(feature_extractor=cfg.metrics.extractor, reference_split=cfg.metrics.split)
+    return protocol
 
 
 def _new_wandb_id() -> str:

@@ -1,6 +1,12 @@
 """`genbench-table <sweep dir>`: one row per setting of a multirun (seeds folded), mean ± std of each
 final metric, as Markdown or CSV. Failed, diverged or unfinished jobs are counted in the status column
-and left out of the means."""
+and left out of the means.
+
+A Dirac-GAN study (jobs whose config has `study.method` / `study.scheme` and whose metrics have
+`dirac/converged`, e.g. `genbench -m experiment=mescheder2018/dirac_methods`) is printed instead as a
+method x update-scheme table of verdicts and final distances with the paper's finding beside each
+method (`published:` in the experiment's config), and the jobs' phase_portrait.png are tiled into
+<sweep dir>/phase_portraits.png."""
 
 from __future__ import annotations
 
@@ -30,8 +36,11 @@ def read_job(job: Path) -> dict:
     run = json.loads((job / "run.json").read_text()) if (job / "run.json").is_file() else {}
     metrics = json.loads((job / "metrics.json").read_text()) if (job / "metrics.json").is_file() else {}
     kept = sorted(o for o in overrides if not o.startswith(FOLDED + SKIPPED_PREFIXES))
+    config_path = job / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text()) or {} if config_path.is_file() else {}
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
-            "final": metrics.get("final", {})}
+            "final": metrics.get("final", {}), "study": config.get("study"), "published": config.get("published"),
+            "path": job}
 
 
 def label_settings(jobs: list[dict]) -> list[str]:
@@ -95,6 +104,92 @@ def write_csv(names: list[str], rows: list[dict], out) -> None:
         writer.writerow([row["setting"], row["n"], row["status"], *cells])
 
 
+# ------------------------------------------------------------------------------------ Dirac-GAN studies
+
+
+def is_dirac_study(jobs: list[dict]) -> bool:
+    return bool(jobs) and all(isinstance(j.get("study"), dict) and "method" in j["study"] and "scheme" in j["study"]
+                              for j in jobs) and any("dirac/converged" in j["final"] for j in jobs)
+
+
+def _verdict(job: dict | None) -> str:
+    if job is None:
+        return "–"
+    if job["status"] != "completed" or "dirac/converged" not in job["final"]:
+        return job["status"]
+    word = "converged" if job["final"]["dirac/converged"] >= 0.5 else "not converged"
+    return f"{word} ({job['final']['dirac/distance']:.3g})"
+
+
+def _paper(job: dict, scheme_key: str | None) -> bool | None:
+    """The paper's finding for this job's method under its update scheme; None where it states none."""
+    published = job.get("published") or {}
+    if "converges" not in published:
+        return None
+    schemes = published.get("schemes")
+    if schemes is not None and scheme_key not in schemes:
+        return None
+    return bool(published["converges"])
+
+
+def dirac_table(jobs: list[dict]) -> tuple[list[str], list[str], dict, list[list[str]]]:
+    """(methods, schemes, {(method, scheme): job}, rows) in the study's order (study.order, scheme_order)."""
+    methods = sorted({j["study"]["method"]: j["study"].get("order", 0) for j in jobs}.items(), key=lambda x: x[1])
+    schemes = sorted({j["study"]["scheme"]: j["study"].get("scheme_order", 0) for j in jobs}.items(),
+                     key=lambda x: x[1])
+    methods, schemes = [m for m, _ in methods], [s for s, _ in schemes]
+    cells = {(j["study"]["method"], j["study"]["scheme"]): j for j in jobs}
+    rows = []
+    for method in methods:
+        row, findings, agree = [method], set(), []
+        for scheme in schemes:
+            job = cells.get((method, scheme))
+            row.append(_verdict(job))
+            paper = _paper(job, job["study"].get("scheme_key")) if job else None
+            if paper is None:
+                continue
+            findings.add(paper)
+            if job["status"] == "completed" and "dirac/converged" in job["final"]:
+                agree.append((job["final"]["dirac/converged"] >= 0.5) == paper)
+        any_job = next(j for j in jobs if j["study"]["method"] == method)
+        stated = (any_job.get("published") or {}).get("schemes")
+        paper_text = "–" if not findings else ("converges" if findings == {True} else "does not converge")
+        unstated = [s for s in schemes if stated is not None and cells.get((method, s)) is not None
+                    and cells[method, s]["study"].get("scheme_key") not in stated]
+        if findings and unstated:
+            paper_text += f" (not stated for {', '.join(unstated)})"
+        row += [paper_text, f"{sum(agree)}/{len(agree)}" if agree else "–"]
+        rows.append(row)
+    return methods, schemes, cells, rows
+
+
+def print_dirac(jobs: list[dict], sweep_dir: Path, as_csv: bool) -> None:
+    methods, schemes, cells, rows = dirac_table(jobs)
+    header = ["method", *schemes, "paper (Mescheder et al. 2018)", "agrees"]
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["method", "scheme", "status", "converged", "distance", "paper_converges"])
+        for (method, scheme), job in cells.items():
+            final = job["final"]
+            writer.writerow([method, scheme, job["status"], final.get("dirac/converged", ""),
+                             final.get("dirac/distance", ""), _paper(job, job["study"].get("scheme_key"))])
+        return
+    print(f"{len(jobs)} jobs in {sweep_dir}: Dirac-GAN, verdict (final distance to the equilibrium (0, 0))")
+    print("verdict: converged when every point of the last 20% of the generator steps lies within 0.1 x the "
+          "start point's distance of (0, 0) (conf/metrics/dirac.yaml: window, rtol)\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    panels = {key: job["path"] / "phase_portrait.png" for key, job in cells.items()}
+    if any(p.is_file() for p in panels.values()):
+        from genbench.dirac_plots import combined_png
+
+        out = sweep_dir / "phase_portraits.png"
+        combined_png(panels, methods, schemes, out)
+        print(f"\nphase portraits of every run: {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genbench-table", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
@@ -109,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genbench-table: error: no genbench jobs under {args.sweep_dir} (no .hydra/overrides.yaml); "
               "pass the folder of a multirun, e.g. outputs/multirun/<date>/<time>", file=sys.stderr)
         return 2
+    if is_dirac_study(jobs) and not args.metrics:
+        print_dirac(jobs, args.sweep_dir, args.csv)
+        return 0
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)
     if args.csv:

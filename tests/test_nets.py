@@ -143,7 +143,7 @@ def test_size_ladder():
 
 
 def test_available_families():
-    assert nets.available() == ["dcgan", "mlp", "resnet32"]  # _layers is private
+    assert nets.available() == ["dcgan", "dirac", "mlp", "resnet32"]  # _layers is private
 
 
 def nets_cfg(**kw):
@@ -156,14 +156,14 @@ def test_build_nets_unknown_image_family():
         nets.build_nets(nets_cfg(image="vgg16"), (3, 32, 32), Z_DIM)
     message = str(err.value)
     assert "model.nets.image='vgg16'" in message
-    assert "dcgan, mlp, resnet32" in message
+    assert "dcgan, dirac, mlp, resnet32" in message
 
 
 def test_build_nets_unknown_vector_family():
     with pytest.raises(ConfigError) as err:
         nets.build_nets(nets_cfg(vector="transformer"), (2,), Z_DIM)
     assert "model.nets.vector='transformer'" in str(err.value)
-    assert "dcgan, mlp, resnet32" in str(err.value)
+    assert "dcgan, dirac, mlp, resnet32" in str(err.value)
 
 
 def test_build_nets_private_module_is_not_a_family():

@@ -22,6 +22,8 @@ class SampleImages(pl.Callback):
         if module.g_step == self._written or not module.check_finite() or not trainer.is_global_zero:
             return
         data = trainer.datamodule
+        if not data.is_image and data.shape != (2,):
+            return  # no picture of samples for other vectors (Dirac-GAN runs draw phase_portrait.png instead)
         n = self.n_images if data.is_image else self.n_points
         if self._z is None:
             self._z = torch.randn(n, module.z_dim, generator=torch.Generator().manual_seed(self.seed))

@@ -1,6 +1,10 @@
-"""GANModule: the alternating GAN game under Lightning's manual optimization.
+"""GANModule: the GAN game under Lightning's manual optimization.
 
 Every training batch is one discriminator step; every `n_critic`-th also makes one generator step.
+`updates="alternating"` (default): D steps, then G steps against the updated D. `updates="simultaneous"`:
+on a batch with a G step both players' gradients are taken at the same point, then both step (the
+batches in between are D-only steps). The objectives are methods (`d_objective`, `g_objective`,
+`game_gradients`) shared by the training step and the analysis code (genbench.dirac).
 `g_step` counts generator steps and drives the budget and every schedule (Lightning's global_step
 counts the steps of both optimizers). Statistics stay on the device between log points so the hot
 loop never waits on a device-to-host copy.
@@ -21,6 +25,21 @@ from genbench.modules.optim import make_optimizer
 
 log = logging.getLogger("genbench")
 
+UPDATES = ("alternating", "simultaneous")
+
+
+def has_joint_penalty(reg) -> bool:
+    """True when `reg` overrides Regularizer.joint_penalty (a penalty on the joint gradient field)."""
+    from genbench.regs.base import Regularizer
+
+    return getattr(type(reg), "joint_penalty", Regularizer.joint_penalty) is not Regularizer.joint_penalty
+
+
+def _grads(output: torch.Tensor, params: list[torch.Tensor], create_graph: bool) -> list[torch.Tensor]:
+    """d output / d params, zeros for parameters it does not depend on."""
+    grads = torch.autograd.grad(output, params, create_graph=create_graph, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
@@ -32,7 +51,7 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 class GANModule(pl.LightningModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, regs: list, *, z_dim: int,
                  n_critic: int, opt_g: dict, opt_d: dict, max_steps: int, log_every: int,
-                 ema_decay: float | None = None, ema_start: int = 0):
+                 ema_decay: float | None = None, ema_start: int = 0, updates: str = "alternating"):
         super().__init__()
         self.automatic_optimization = False
         for reg in regs:
@@ -45,6 +64,9 @@ class GANModule(pl.LightningModule):
         self.z_dim, self.n_critic, self.max_steps, self.log_every = z_dim, n_critic, max_steps, log_every
         self.opt_cfg = {"g": dict(opt_g), "d": dict(opt_d)}
         self.ema_decay, self.ema_start = ema_decay, ema_start
+        if updates not in UPDATES:
+            raise ValueError(f"updates={updates!r}: choose one of {', '.join(UPDATES)}")
+        self.updates = updates
         self.g_step = 0        # generator steps done
         self.d_count = 0       # discriminator steps done
         self.status = "running"
@@ -97,45 +119,75 @@ class GANModule(pl.LightningModule):
             x = reg.perturb(x, self.g_step)
         return x
 
-    def training_step(self, batch, batch_idx):
-        opt_d, opt_g = self.optimizers()
-        real = self.to_model_space(batch)
-        will_log = (self.d_count + 1) % self.n_critic == 0 and (self.g_step + 1) % self.log_every == 0
-        self.stepped_generator = False
-
-        # discriminator step
-        with torch.no_grad():
-            fake = self.generator(self.noise(len(real)))
-        loss_d = self.loss.d_loss(self.discriminator(self._perturb(real)),
-                                  self.discriminator(self._perturb(fake)))
-        total_d = loss_d
+    def d_objective(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """What D minimizes on a real and a fake batch (model space): the loss on perturbed inputs plus every
+        regularizer's `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty})."""
+        loss = self.loss.d_loss(self.discriminator(self._perturb(real)), self.discriminator(self._perturb(fake)))
+        total, penalties = loss, {}
         for reg in self.regs:
             penalty = reg.d_penalty(self.discriminator, real, fake, self.g_step)
             if penalty is not None:
-                total_d = total_d + penalty
-                self._track(f"reg/{reg.name}", penalty)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(total_d)
-        if will_log:
-            self._track("grad_norm/d", grad_norm(self.discriminator))
-        opt_d.step()
-        for reg in self.regs:
-            reg.after_d_step(self.discriminator)
-        self.d_count += 1
-        self._track("loss/d", loss_d)
-        if self.d_count % self.n_critic:
-            return
+                total = total + penalty
+                penalties[reg.name] = penalty
+        return loss, total, penalties
 
-        # generator step (D's parameters frozen: no weight gradients are computed for them)
-        self.discriminator.requires_grad_(False)
-        loss_g = self.loss.g_loss(self.discriminator(self._perturb(self.generator(self.noise(len(real))))))
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        if will_log:
-            self._track("grad_norm/g", grad_norm(self.generator))
-        opt_g.step()
-        self.discriminator.requires_grad_(True)
-        self._track("loss/g", loss_g)
+    def g_objective(self, fake: torch.Tensor) -> torch.Tensor:
+        """What G minimizes on a fake batch that still carries G's graph."""
+        return self.loss.g_loss(self.discriminator(self._perturb(fake)))
+
+    @property
+    def joint_regs(self) -> list:
+        """The regularizers with a joint-field penalty (consensus), looked up once: the step asks every time."""
+        if not hasattr(self, "_joint_regs"):
+            self._joint_regs = [reg for reg in self.regs if has_joint_penalty(reg)]
+        return self._joint_regs
+
+    def game_gradients(self, real: torch.Tensor, z: torch.Tensor, create_graph: bool = False):
+        """Both players' gradients at the current point, from one fake batch G(z): D's of `d_objective`,
+        G's of `g_objective`, plus the gradient of every regularizer's `joint_penalty` (a function of that
+        joint field) for both players. Simultaneous steps train with exactly these; the Dirac analysis
+        (genbench.dirac) reads the vector field from them. Returns (grads_d, grads_g, stats); the gradient
+        vector field is minus these (the direction plain gradient descent moves the parameters)."""
+        d_params = [p for p in self.discriminator.parameters() if p.requires_grad]
+        g_params = [p for p in self.generator.parameters() if p.requires_grad]
+        joint = self.joint_regs
+        fake = self.generator(z)
+        graph = create_graph or bool(joint)  # D's gradient must stay a function of G's parameters
+        loss_d, total_d, penalties = self.d_objective(real, fake if graph else fake.detach())
+        loss_g = self.g_objective(fake)
+        grads_d = _grads(total_d, d_params, graph)
+        grads_g = _grads(loss_g, g_params, graph)
+        stats = {"loss/d": loss_d, "loss/g": loss_g, **{f"reg/{k}": v for k, v in penalties.items()}}
+        for reg in joint:
+            penalty = reg.joint_penalty(grads_d, grads_g, self.g_step)
+            if penalty is None:
+                continue
+            extra = _grads(penalty, d_params + g_params, create_graph)
+            grads_d = [a + b for a, b in zip(grads_d, extra[:len(d_params)], strict=True)]
+            grads_g = [a + b for a, b in zip(grads_g, extra[len(d_params):], strict=True)]
+            stats[f"reg/{reg.name}"] = penalty
+        if not create_graph:
+            grads_d, grads_g = [g.detach() for g in grads_d], [g.detach() for g in grads_g]
+        return grads_d, grads_g, stats
+
+    def _apply_grads(self, module: nn.Module, grads: list[torch.Tensor]) -> None:
+        """Backward of <grads, params> (through Lightning, so precision plugins see it): p.grad = grads."""
+        params = [p for p in module.parameters() if p.requires_grad]
+        self.manual_backward(sum((g * p).sum() for g, p in zip(grads, params, strict=True)))
+
+    def training_step(self, batch, batch_idx):
+        opt_d, opt_g = self.optimizers()
+        real = self.to_model_space(batch)
+        g_turn = (self.d_count + 1) % self.n_critic == 0
+        will_log = g_turn and (self.g_step + 1) % self.log_every == 0
+        self.stepped_generator = False
+        if self.updates == "simultaneous" and g_turn:
+            self._simultaneous_step(real, opt_d, opt_g, will_log)
+        else:
+            self._d_step(real, opt_d, will_log)
+            if not g_turn:
+                return
+            self._g_step(real, opt_g, will_log)
         self.g_step += 1
         self.stepped_generator = True
         self._update_ema()
@@ -143,6 +195,65 @@ class GANModule(pl.LightningModule):
             self._log_stats()
         if self.g_step >= self.max_steps:
             self.trainer.should_stop = True
+
+    def _d_step(self, real: torch.Tensor, opt_d, will_log: bool) -> None:
+        """One discriminator step (alternating updates, or a D-only step between simultaneous ones)."""
+        opt_d.zero_grad(set_to_none=True)
+        if self.joint_regs:  # the joint field needs G's gradient at this point too; D takes its part
+            grads_d, _, stats = self.game_gradients(real, self.noise(len(real)))
+            self._apply_grads(self.discriminator, grads_d)
+            for key, value in stats.items():
+                if key != "loss/g":
+                    self._track(key, value)
+        else:
+            with torch.no_grad():
+                fake = self.generator(self.noise(len(real)))
+            loss_d, total_d, penalties = self.d_objective(real, fake)
+            for name, penalty in penalties.items():
+                self._track(f"reg/{name}", penalty)
+            self.manual_backward(total_d)
+            self._track("loss/d", loss_d)
+        if will_log:
+            self._track("grad_norm/d", grad_norm(self.discriminator))
+        opt_d.step()
+        for reg in self.regs:
+            reg.after_d_step(self.discriminator)
+        self.d_count += 1
+
+    def _g_step(self, real: torch.Tensor, opt_g, will_log: bool) -> None:
+        """One generator step (D's parameters frozen: no weight gradients are computed for them)."""
+        opt_g.zero_grad(set_to_none=True)
+        if self.joint_regs:
+            _, grads_g, stats = self.game_gradients(real, self.noise(len(real)))
+            self._apply_grads(self.generator, grads_g)
+            loss_g = stats["loss/g"]
+        else:
+            self.discriminator.requires_grad_(False)
+            loss_g = self.g_objective(self.generator(self.noise(len(real))))
+            self.manual_backward(loss_g)
+            self.discriminator.requires_grad_(True)
+        if will_log:
+            self._track("grad_norm/g", grad_norm(self.generator))
+        opt_g.step()
+        self._track("loss/g", loss_g)
+
+    def _simultaneous_step(self, real: torch.Tensor, opt_d, opt_g, will_log: bool) -> None:
+        """Both players' gradients at the same point, then both step."""
+        grads_d, grads_g, stats = self.game_gradients(real, self.noise(len(real)))
+        opt_d.zero_grad(set_to_none=True)
+        opt_g.zero_grad(set_to_none=True)
+        self._apply_grads(self.discriminator, grads_d)
+        self._apply_grads(self.generator, grads_g)
+        if will_log:
+            self._track("grad_norm/d", grad_norm(self.discriminator))
+            self._track("grad_norm/g", grad_norm(self.generator))
+        opt_d.step()
+        opt_g.step()
+        for reg in self.regs:
+            reg.after_d_step(self.discriminator)
+        self.d_count += 1
+        for key, value in stats.items():
+            self._track(key, value)
 
     @torch.no_grad()
     def _update_ema(self) -> None:

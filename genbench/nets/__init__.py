@@ -27,6 +27,7 @@ def build_nets(nets_cfg, shape: tuple[int, ...], z_dim: int):
     name = nets_cfg.image if len(shape) == 3 else nets_cfg.vector
     module = family(name, key)
     width = nets_cfg.get("width")
-    generator = module.build_generator(shape, z_dim, width, nets_cfg.get("g_norm", "batch"))
-    discriminator = module.build_discriminator(shape, width, nets_cfg.get("d_norm", "batch"))
+    init = dict(nets_cfg.get("init") or {})  # family-specific keyword arguments (e.g. dirac's theta0, psi0)
+    generator = module.build_generator(shape, z_dim, width, nets_cfg.get("g_norm", "batch"), **init)
+    discriminator = module.build_discriminator(shape, width, nets_cfg.get("d_norm", "batch"), **init)
     return generator, discriminator

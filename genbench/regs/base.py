@@ -27,3 +27,10 @@ class Regularizer:
 
     def after_d_step(self, discriminator: nn.Module) -> None:
         """Called after each optimizer step of D (e.g. weight clipping)."""
+
+    def joint_penalty(self, grads_d: list[torch.Tensor], grads_g: list[torch.Tensor],
+                      step: int) -> torch.Tensor | None:
+        """Optional: a term added to *both* players' objectives, computed from the joint gradient field
+        (each player's gradient of its own objective w.r.t. its parameters, differentiable), e.g. consensus
+        optimization. Overriding it makes every step compute both players' gradients at the current point."""
+        return None

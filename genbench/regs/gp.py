@@ -4,7 +4,7 @@ center=1 is WGAN-GP's (Gulrajani et al. 2017; reg=gp); center=0 the zero-centred
 from __future__ import annotations
 
 from genbench.regs.base import Regularizer
-from genbench.regs.grad import input_grad_norms, interpolate
+from genbench.regs.grad import input_grad_norms, input_grad_sq_norms, interpolate
 
 
 class GradientPenalty(Regularizer):
@@ -14,6 +14,8 @@ class GradientPenalty(Regularizer):
         self.weight, self.center = float(weight), float(center)
 
     def penalty(self, discriminator, x):
+        if self.center == 0:  # same value; no square root, so twice differentiable at a zero gradient
+            return input_grad_sq_norms(discriminator, x).mean()
         return (input_grad_norms(discriminator, x) - self.center).pow(2).mean()
 
     def d_penalty(self, discriminator, real, fake, step):

@@ -6,12 +6,23 @@ import torch
 from torch import nn
 
 
-def input_grad_norms(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """||grad_x D(x)|| per sample, differentiable (create_graph) so the penalty trains D."""
+def input_grads(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """grad_x D(x) per sample, flattened to (N, -1), differentiable (create_graph) so a penalty trains D."""
     x = x.detach().requires_grad_(True)
     out = discriminator(x)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return grad.flatten(1).norm(2, dim=1)
+    return grad.flatten(1)
+
+
+def input_grad_norms(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """||grad_x D(x)|| per sample, differentiable (create_graph) so the penalty trains D."""
+    return input_grads(discriminator, x).norm(2, dim=1)
+
+
+def input_grad_sq_norms(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """||grad_x D(x)||^2 per sample, without the square root: twice differentiable at a zero gradient
+    (the zero-centred penalties' equilibrium), where the norm's second derivative is 0/0."""
+    return input_grads(discriminator, x).pow(2).sum(1)
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genbench.regs.base import Regularizer
-from genbench.regs.grad import input_grad_norms
+from genbench.regs.grad import input_grad_sq_norms
 
 
 class R1Penalty(Regularizer):
@@ -13,7 +13,7 @@ class R1Penalty(Regularizer):
         self.weight = float(weight)
 
     def penalty(self, discriminator, x):
-        return input_grad_norms(discriminator, x).pow(2).mean()
+        return input_grad_sq_norms(discriminator, x).mean()
 
     def d_penalty(self, discriminator, real, fake, step):
         return 0.5 * self.weight * self.penalty(discriminator, real)
