@@ -165,3 +165,19 @@ def test_image_folder_run(tmp_path):
 
     assert PILImage.open(tmp_path / "run" / "samples" / "step_20.png").size == (8 * 34 + 2, 8 * 34 + 2)
     assert read_json(tmp_path / "run" / "run.json")["status"] == "completed"
+
+
+def test_ema_generator_is_kept_and_used(tmp_path):
+    """model.ema.decay keeps an averaged copy of G in the checkpoint; it lags the raw generator."""
+    result = run_genbench(["hydra.run.dir=run", "debug=fast", "logger=none", "model.ema.decay=0.9"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    weights = state["state_dict"]
+    ema = {k.removeprefix("generator_ema."): v for k, v in weights.items() if k.startswith("generator_ema.")}
+    raw = {k.removeprefix("generator."): v for k, v in weights.items() if k.startswith("generator.")}
+    assert ema.keys() == raw.keys() and ema
+    assert any(not torch.equal(ema[k], raw[k]) for k in raw)
+    assert all(torch.isfinite(v).all() for v in ema.values())
+    gen = subprocess.run(["genbench-eval", "run"], cwd=tmp_path, capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    assert read_json(tmp_path / "run" / "eval.json")[0]["generator"] == "ema"
