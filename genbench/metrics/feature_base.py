@@ -1,0 +1,40 @@
+"""Shared base of the feature metrics (FID, KID, IS, PRDC): the feature bank, the reference features, `applies`."""
+
+from __future__ import annotations
+
+import torch
+
+from genbench.features import get_bank
+
+
+class FeatureMetric:
+    name = "feature"
+    headline = ""
+    higher_is_better = False
+    needs_logits = False
+
+    def __init__(self, extractor: str = "inception", weights: str | None = None, cache_dir: str | None = None,
+                 split: str = "train", classifier: dict | None = None):
+        self.extractor, self.split = extractor, split
+        self.bank = get_bank(extractor, cache_dir=cache_dir, weights=weights,
+                             classifier=dict(classifier) if classifier else None, split=split)
+
+    def applies(self, data) -> bool:
+        """Images only. Builds the extractor now (before training), so a missing weight file or an
+        extractor without logits for IS fails at once rather than at the first evaluation."""
+        if not getattr(data.dataset, "is_image", False):
+            return False
+        extractor = self.bank.extractor(data)
+        if self.needs_logits and not extractor.has_logits:
+            raise ValueError(
+                f"metric {self.name}: the {self.extractor} weights have no logits layer (fc), so the Inception Score "
+                "cannot be computed (a pool3-only file serves FID/KID/PRDC). Pass the full "
+                "pt_inception-2015-12-05-6726825d.pth with metrics.inception.weights=<path>, or use "
+                "metrics.extractor=classifier.")
+        return True
+
+    def features(self, samples: torch.Tensor, data) -> tuple[dict, dict]:
+        """(generated features, real reference features of the same count)."""
+        fake = self.bank.features(samples, data)
+        real = self.bank.reference(data, len(samples))
+        return fake, real
