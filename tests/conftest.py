@@ -12,6 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def seeded_one_thread():
+    """Seed torch and use one intra-op thread: for tiny nets on a busy 2-core machine a second OpenMP
+    thread makes every op wait for a descheduled worker (50 forwards: 0.1 s on one thread, ~7 s on two)."""
+    import torch
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def shared_data() -> Path:
     return Path(os.environ.get("GENBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -22,15 +22,7 @@ POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAv
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    # seeded; and one intra-op thread: these nets are tiny, and on a busy 2-core machine a second OpenMP
-    # thread makes every op wait for a descheduled worker (50 forwards: 0.1 s on one thread, ~7 s on two)
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_one_thread")
 
 
 def modules_of(net: nn.Module, kind) -> list[nn.Module]:

@@ -43,15 +43,7 @@ class QuadraticD(nn.Module):
         return 0.5 * x.flatten(1).pow(2).sum(1)
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    # seeded; and one intra-op thread: these nets are tiny, and on a busy 2-core machine a second OpenMP
-    # thread makes every op wait for a descheduled worker (50 forwards: 0.1 s on one thread, ~7 s on two)
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_one_thread")
 
 
 def batch(n: int = 6, d: int = 2) -> torch.Tensor:

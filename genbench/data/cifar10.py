@@ -22,7 +22,8 @@ from genbench.data.download import (
     extract_tar_gz,
     unavailable_error,
 )
-from genbench.data.transforms import check_geometry, prepare_images
+from genbench.data.files import FileImages
+from genbench.data.transforms import prepare_images
 
 ARCHIVE = RemoteFile(
     "cifar-10-python.tar.gz",
@@ -84,7 +85,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-class CIFAR10:
+class CIFAR10(FileImages):
     """Krizhevsky's 32x32 colour images in 10 classes: 50000 train (5 batches) and 10000 test.
 
     ``verify=False`` skips the md5 checks of the batch files (for home-made or test batches).
@@ -93,30 +94,7 @@ class CIFAR10:
     name: ClassVar[str] = "CIFAR-10"
     folder: ClassVar[str] = "cifar10"
     archive: ClassVar[RemoteFile] = ARCHIVE
-    is_image: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        root: str,
-        image_size: int = 32,
-        channels: int = 3,
-        download: bool = True,
-        verify: bool = True,
-        timeout: float = 15.0,
-        **unused,
-    ):
-        check_geometry(image_size, channels)
-        self.root = Path(root).expanduser()
-        self.image_size = image_size
-        self.channels = channels
-        self.download = download
-        self.verify = verify
-        self.timeout = timeout
-        self._labels: dict[str, torch.Tensor] = {}
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
+    default_size, default_channels = 32, 3
 
     def _find(self, names: tuple[str, ...]) -> Path | None:
         for folder in (self.root / SUBDIR, self.root):

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from genbench.data.download import DataUnavailableError, RemoteFile, ensure_files
-from genbench.data.transforms import check_geometry, prepare_images
+from genbench.data.files import FileImages
+from genbench.data.transforms import prepare_images
 
 # IDX type codes (third magic byte) -> big-endian numpy dtype.
 _IDX_DTYPES = {
@@ -58,7 +59,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=True)  # writable and native-endian
 
 
-class _IdxDataset:
+class _IdxDataset(FileImages):
     """Shared reader: ``files`` maps a split to its (images, labels) file names; subclasses set the rest."""
 
     name: ClassVar[str]
@@ -69,29 +70,7 @@ class _IdxDataset:
         "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
         "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
     }
-    is_image: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        root: str,
-        image_size: int = 28,
-        channels: int = 1,
-        download: bool = True,
-        verify: bool = True,
-        timeout: float = 15.0,
-        **unused,
-    ):
-        check_geometry(image_size, channels)
-        self.root = Path(root).expanduser()
-        self.image_size = image_size
-        self.channels = channels
-        self.download = download
-        self.verify = verify
-        self.timeout = timeout
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
+    default_size, default_channels = 28, 1
 
     def _remote(self, name: str) -> RemoteFile:
         return RemoteFile(name, self.md5s[name], tuple(base + name for base in self.mirrors))
