@@ -1,7 +1,13 @@
 """Generator and discriminator networks. Each module here (mlp, dcgan, resnet32, ...) is one family
 with `build_generator(shape, z_dim, width, norm)` and `build_discriminator(shape, width, norm)`;
 `model.nets.image=<module>` or `model.nets.vector=<module>` picks it by file name, so a new family is
-one new file."""
+one new file. A `model.nets.init` dict is passed to both builders as keyword arguments (family-specific).
+
+Discriminators of the mlp, dcgan and resnet32 families subclass `_layers.SplitDiscriminator`, the "features,
+then head" contract: `features(x)` is everything before the final layer, flattened to (N, A); `feature_dim` is A;
+`head(h)` applies the final layer (`final` names it) to give the (N,) logits, and forward(x) = head(features(x));
+`replace_head(module)` swaps in a module from (N, A) features to logits. Regularizers that change D's last layer
+(reg=minibatch_disc) rely on it; a family without it (dirac) cannot take them."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""Pieces shared by the convolutional families: normalization by name and the size ladder."""
+"""Pieces shared by the families: normalization by name, the size ladder, and `SplitDiscriminator`, the
+"features, then head" contract of every discriminator."""
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from genbench.errors import ConfigError
@@ -36,3 +38,44 @@ def size_ladder(shape: tuple[int, ...], family: str) -> tuple[int, int]:
             return start, int(k)
     raise ConfigError(f"dataset.image_size={size} is not supported by model.nets.image={family}: "
                       "use 28, 32 or 64 (any 4*2^k or 7*2^k)")
+
+
+class SplitDiscriminator(nn.Module):
+    """The "features, then head" contract every discriminator family (mlp, dcgan, resnet32) keeps, so that
+    a regularizer's `wrap_discriminator` can put a layer between D's body and its final layer (e.g. minibatch
+    discrimination, genbench/regs/minibatch_disc.py) without knowing the family:
+
+    - `features(x)`: everything before the final layer, flattened to shape (N, A);
+    - `feature_dim`: that A, an int set at construction;
+    - `head(h)`: the family's own final layer on those (N, A) features, giving the (N,) logits;
+    - `final`: the attribute path (for `get_submodule`) of that final layer;
+    - `replace_head(module)`: put `module`, mapping (N, A) features to (N, 1) or (N,), in the final layer's
+      place (the old final layer and its parameters go); from then on D(x) = module(features(x)).
+
+    `forward(x)` is `head(features(x))`, numerically what the family computed before the split, with the
+    same modules and state-dict keys; none of the above adds a parameter or a buffer.
+    """
+
+    final: str = ""
+    feature_dim: int = 0
+    head_replaced: bool = False
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        if self.head_replaced:
+            return self.get_submodule(self.final)(h).reshape(len(h))
+        return self.head(h)
+
+    def final_layer(self) -> nn.Module:
+        return self.get_submodule(self.final)
+
+    def replace_head(self, module: nn.Module) -> None:
+        parent, _, name = self.final.rpartition(".")
+        setattr(self.get_submodule(parent) if parent else self, name, module)
+        self.head_replaced = True

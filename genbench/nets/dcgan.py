@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from genbench.nets._layers import norm2d, size_ladder
+from genbench.nets._layers import SplitDiscriminator, norm2d, size_ladder
 
 DEFAULT_WIDTH = 64
 
@@ -41,7 +41,7 @@ class DCGANGenerator(nn.Module):
         return self.net(z[:, :, None, None])
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(SplitDiscriminator):
     def __init__(self, shape, width: int, norm: str):
         super().__init__()
         start, downs = size_ladder(shape, "dcgan")
@@ -53,10 +53,16 @@ class DCGANDiscriminator(nn.Module):
             channels *= 2
         layers.append(nn.Conv2d(channels, 1, start, 1, 0))
         self.net = nn.Sequential(*layers)
+        # features: the last start x start map, flattened; the final conv covers it whole (a linear map on it)
+        self.final, self.feature_dim = f"net.{len(layers) - 1}", channels * start * start
+        self.map_shape = (channels, start, start)
         _init(self)
 
-    def forward(self, x):
-        return self.net(x).flatten()
+    def features(self, x):
+        return self.net[:-1](x).flatten(1)
+
+    def head(self, h):
+        return self.net[-1](h.view(len(h), *self.map_shape)).flatten()
 
 
 def build_generator(shape, z_dim, width=None, norm="batch"):

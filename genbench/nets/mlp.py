@@ -6,6 +6,8 @@ import math
 
 from torch import nn
 
+from genbench.nets._layers import SplitDiscriminator
+
 DEFAULT_WIDTH = 128
 
 
@@ -27,13 +29,17 @@ class MLPGenerator(nn.Module):
         return self.net(z)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(SplitDiscriminator):
     def __init__(self, in_dim: int, width: int):
         super().__init__()
         self.net = _mlp([in_dim, width, width, width, 1], nn.LeakyReLU(0.2))
+        self.final, self.feature_dim = f"net.{len(self.net) - 1}", width  # features: the last hidden activations
 
-    def forward(self, x):
-        return self.net(x.flatten(1)).squeeze(1)
+    def features(self, x):
+        return self.net[:-1](x.flatten(1))
+
+    def head(self, h):
+        return self.net[-1](h).squeeze(1)
 
 
 def build_generator(shape, z_dim, width=None, norm=None):

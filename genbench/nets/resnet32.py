@@ -12,7 +12,7 @@ import math
 from torch import nn
 from torch.nn import functional as F
 
-from genbench.nets._layers import norm2d, size_ladder
+from genbench.nets._layers import SplitDiscriminator, norm2d, size_ladder
 
 DEFAULT_WIDTH = 256  # generator channels; the discriminator uses half
 
@@ -83,7 +83,7 @@ class ResNetGenerator(nn.Module):
         return self.out(F.relu(self.out_norm(self.blocks(h)))).tanh()
 
 
-class ResNetDiscriminator(nn.Module):
+class ResNetDiscriminator(SplitDiscriminator):
     def __init__(self, shape, width: int, norm: str):
         super().__init__()
         _, ups = size_ladder(shape, "resnet32")
@@ -94,9 +94,12 @@ class ResNetDiscriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.linear = nn.Linear(width, 1)
         _xavier(self.linear, 1.0)
+        self.final, self.feature_dim = "linear", width  # features: ReLU, then the global sum
 
-    def forward(self, x):
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+    def features(self, x):
+        return F.relu(self.blocks(x)).sum(dim=(2, 3))
+
+    def head(self, h):
         return self.linear(h).squeeze(1)
 
 
