@@ -73,6 +73,8 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         samples = module.sample(n)
     results: dict[str, float] = {}
     for metric in metrics:
+        if getattr(metric, "wants_module", False):  # metrics that read the generator itself (conditioning)
+            metric.module = module
         results.update(metric(samples, data))
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -78,6 +78,8 @@ class Evaluator(pl.Callback):
                 if getattr(metric, "wants_output_dir", False):  # it draws metrics/<name>_step_<N>.png
                     metric.output_dir = self.run_dir / "metrics" if trainer.is_global_zero else None
                     metric.step = module.g_step
+                if getattr(metric, "wants_module", False):  # it reads the generator itself (conditioning)
+                    metric.module = module
                 row.update(metric(samples, trainer.datamodule))
         if not trainer.is_global_zero:
             return

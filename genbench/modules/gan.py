@@ -135,12 +135,30 @@ class GANModule(pl.LightningModule):
         """What G minimizes on a fake batch that still carries G's graph."""
         return self.loss.g_loss(self.discriminator(self._perturb(fake)))
 
+    def g_penalties(self, z: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every regularizer's `g_penalty` at fake = G(z) (e.g. Jacobian clamping): {reg name: penalty},
+        added to G's objective by both the alternating and the simultaneous step."""
+        penalties = {}
+        for reg in self.regs:
+            penalty = reg.g_penalty(self.generator, z, fake, self.g_step)
+            if penalty is not None:
+                penalties[reg.name] = penalty
+        return penalties
+
     @property
     def joint_regs(self) -> list:
         """The regularizers with a joint-field penalty (consensus), looked up once: the step asks every time."""
         if not hasattr(self, "_joint_regs"):
             self._joint_regs = [reg for reg in self.regs if has_joint_penalty(reg)]
         return self._joint_regs
+
+    @property
+    def g_penalty_names(self) -> list[str]:
+        """Names of the regularizers that override `g_penalty`."""
+        from genbench.regs.base import Regularizer
+
+        return [reg.name for reg in self.regs
+                if getattr(type(reg), "g_penalty", Regularizer.g_penalty) is not Regularizer.g_penalty]
 
     def game_gradients(self, real: torch.Tensor, z: torch.Tensor, create_graph: bool = False):
         """Both players' gradients at the current point, from one fake batch G(z): D's of `d_objective`,
@@ -155,9 +173,10 @@ class GANModule(pl.LightningModule):
         graph = create_graph or bool(joint)  # D's gradient must stay a function of G's parameters
         loss_d, total_d, penalties = self.d_objective(real, fake if graph else fake.detach())
         loss_g = self.g_objective(fake)
+        g_penalties = self.g_penalties(z, fake)
         grads_d = _grads(total_d, d_params, graph)
-        grads_g = _grads(loss_g, g_params, graph)
-        stats = {"loss/d": loss_d, "loss/g": loss_g, **{f"reg/{k}": v for k, v in penalties.items()}}
+        grads_g = _grads(sum(g_penalties.values(), loss_g), g_params, graph)
+        stats = {"loss/d": loss_d, "loss/g": loss_g, **{f"reg/{k}": v for k, v in {**penalties, **g_penalties}.items()}}
         for reg in joint:
             penalty = reg.joint_penalty(grads_d, grads_g, self.g_step)
             if penalty is None:
@@ -227,11 +246,17 @@ class GANModule(pl.LightningModule):
             _, grads_g, stats = self.game_gradients(real, self.noise(len(real)))
             self._apply_grads(self.generator, grads_g)
             loss_g = stats["loss/g"]
+            g_penalties = {name: stats[f"reg/{name}"] for name in self.g_penalty_names if f"reg/{name}" in stats}
         else:
             self.discriminator.requires_grad_(False)
-            loss_g = self.g_objective(self.generator(self.noise(len(real))))
-            self.manual_backward(loss_g)
+            z = self.noise(len(real))
+            fake = self.generator(z)
+            loss_g = self.g_objective(fake)
+            g_penalties = self.g_penalties(z, fake)
+            self.manual_backward(sum(g_penalties.values(), loss_g))
             self.discriminator.requires_grad_(True)
+        for name, penalty in g_penalties.items():
+            self._track(f"reg/{name}", penalty)
         if will_log:
             self._track("grad_norm/g", grad_norm(self.generator))
         opt_g.step()

@@ -25,6 +25,13 @@ class Regularizer:
         """A term added to the discriminator loss (already multiplied by its weight)."""
         return None
 
+    def g_penalty(self, generator: nn.Module, z: torch.Tensor, fake: torch.Tensor,
+                  step: int) -> torch.Tensor | None:
+        """A term added to the generator loss (already multiplied by its weight), e.g. Jacobian clamping.
+        `fake` = generator(z), still carrying G's graph; the GANModule adds the term in every generator
+        update (alternating and simultaneous) and logs it as reg/<name>."""
+        return None
+
     def after_d_step(self, discriminator: nn.Module) -> None:
         """Called after each optimizer step of D (e.g. weight clipping)."""
 
