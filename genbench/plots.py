@@ -32,7 +32,10 @@ def scatter_png(samples: torch.Tensor, real: torch.Tensor, path: Path, title: st
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Model-space images in [-1, 1] -> uint8 (the same quantization evaluation uses)."""
+    """Model-space images in [-1, 1] -> uint8 [0, 255], rounded to nearest: the one quantization that
+    saved grids and the feature metrics share. uint8 input (real data) passes through."""
+    if images.dtype == torch.uint8:
+        return images.cpu()
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
 

@@ -208,7 +208,8 @@ def test_reference_cache_is_keyed_by_protocol_and_checked(tmp_path):
 
 
 def test_feature_bank_computes_features_once_per_samples_tensor(tmp_path):
-    from genbench.features import FeatureBank, quantize
+    from genbench.features import FeatureBank
+    from genbench.plots import to_uint8
 
     calls = []
 
@@ -227,4 +228,4 @@ def test_feature_bank_computes_features_once_per_samples_tensor(tmp_path):
     bank.features(s, None)
     bank.features(s.clone(), None)
     assert calls == [4, 4]
-    assert quantize(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0, 128, 255]
+    assert to_uint8(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0, 128, 255]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from genbench.plots import to_uint8
+
 log = logging.getLogger("genbench")
 
 EXTRACTORS = ("inception", "classifier")
@@ -28,13 +30,6 @@ REFERENCE_VERSION = 1  # bump when the reference protocol changes
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("GENBENCH_CACHE") or Path.home() / ".cache" / "genbench")
-
-
-def quantize(samples: torch.Tensor) -> torch.Tensor:
-    """Model-space images in [-1, 1] -> uint8 [0, 255], the way images are saved (round to nearest)."""
-    if samples.dtype == torch.uint8:
-        return samples
-    return ((samples.detach().float().cpu() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 class FeatureBank:
@@ -65,7 +60,7 @@ class FeatureBank:
         """Features of generated samples (model space, [-1, 1]); computed once per samples tensor."""
         if self._last is not None and self._last[0]() is samples:
             return self._last[1]
-        feats = self.extractor(data)(quantize(samples))
+        feats = self.extractor(data)(to_uint8(samples))
         self._last = (weakref.ref(samples), feats)
         return feats
 
@@ -94,7 +89,7 @@ class FeatureBank:
             real = data.real_samples(n, self.split)
             log.info("computing reference features: %d %s images of %s with %s", n, self.split,
                      protocol["dataset"], self.kind)
-            feats = self.extractor(data)(quantize(real))
+            feats = self.extractor(data)(to_uint8(real))
             ref = {"protocol": json.loads(text), **feats}
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

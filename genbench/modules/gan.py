@@ -21,12 +21,10 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from genbench.config_checks import UPDATES
 from genbench.modules.optim import make_optimizer
 
 log = logging.getLogger("genbench")
-
-UPDATES = ("alternating", "simultaneous")
-
 
 def has_joint_penalty(reg) -> bool:
     """True when `reg` overrides Regularizer.joint_penalty (a penalty on the joint gradient field)."""
