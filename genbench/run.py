@@ -11,16 +11,15 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from genbench import modules
 from genbench.callbacks.checkpoint import LastCheckpoint
 from genbench.callbacks.evaluation import Evaluator
 from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
 from genbench.loggers import build_loggers
-from genbench.modules.gan import GANModule
-from genbench.nets import build_nets
 from genbench.run_record import RunRecord, environment_device
 
 log = logging.getLogger("genbench")
@@ -37,20 +36,9 @@ def build_datamodule(cfg: DictConfig) -> GenDataModule:
     return GenDataModule(dataset, cfg.dataset.batch_size, cfg.seed, cfg.dataset.get("num_workers", 0))
 
 
-def build_module(cfg: DictConfig, shape: tuple[int, ...]) -> GANModule:
-    m = cfg.model
-    if m.get("family", "gan") != "gan":
-        raise ConfigError(f"model.family={m.family!r}: this version of genbench trains GANs only")
-    generator, discriminator = build_nets(m.nets, shape, m.z_dim)
-    regs = []
-    for key, reg_cfg in (cfg.get("reg") or {}).items():
-        regs.append(instantiate(reg_cfg))
-        regs[-1].name = key  # logged as reg/<key>, the name the user typed
-    return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
-                     opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
-                     max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
-                     ema_decay=m.ema.decay, ema_start=m.ema.start,
-                     updates=cfg.train.get("updates", "alternating"))
+def build_module(cfg: DictConfig, shape: tuple[int, ...]) -> pl.LightningModule:
+    """The LightningModule `model.module` names (a file in genbench/modules with `build(cfg, shape)`)."""
+    return modules.build(cfg, shape)
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list) -> pl.Trainer:

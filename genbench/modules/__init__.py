@@ -1,1 +1,21 @@
-"""LightningModules: GANModule (manual optimization of D and G)."""
+"""LightningModules, one file each: gan (GANModule, manual optimization of D and G), ... `model.module=<file>`
+picks one by file name; each file has `build(cfg, shape)`, the module for data of `shape` built from the whole
+composed config, so a new model family is one new file and one YAML."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from genbench.errors import ConfigError
+
+
+def available() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "optim")
+
+
+def build(cfg, shape: tuple[int, ...]):
+    name = cfg.model.get("module", "gan")
+    if name not in available():
+        raise ConfigError(f"model.module={name!r} is not a training module; choose one of {', '.join(available())}")
+    return importlib.import_module(f"{__name__}.{name}").build(cfg, shape)

@@ -340,3 +340,23 @@ class GANModule(pl.LightningModule):
     def on_train_start(self) -> None:
         self.trainer_start = time.perf_counter()
         self._clock = (self.trainer_start, self.g_step)
+
+
+def build(cfg, shape: tuple[int, ...]) -> GANModule:
+    """The GANModule of a composed config: networks for `shape`, the loss, every `reg` entry (in order)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from genbench.nets import build_nets
+
+    m = cfg.model
+    generator, discriminator = build_nets(m.nets, shape, m.z_dim)
+    regs = []
+    for key, reg_cfg in (cfg.get("reg") or {}).items():
+        regs.append(instantiate(reg_cfg))
+        regs[-1].name = key  # logged as reg/<key>, the name the user typed
+    return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
+                     opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
+                     max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
+                     ema_decay=m.ema.decay, ema_start=m.ema.start,
+                     updates=cfg.train.get("updates", "alternating"))
