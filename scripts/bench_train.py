@@ -40,8 +40,17 @@ Cases
     mlp2d      MLP nets on ring8, batch 256, NS loss, no reg.
     mlp2d_gp0  mlp2d with the zero-centred gradient penalty (gp0, weight 1): genbench's default run.
 
+Methods (--methods)
+    Generator steps/s of each training method of the README's method table through genbench's path,
+    against the plain non-saturating GAN (`model=gan reg=none`) on the same network, measured in the
+    same rounds (alternating order): the overhead is what the method itself costs per generator step.
+    Networks: mlp2d (ring8, batch 256) and dcgan32 (random 32x32 images, batch 64). The condition-number
+    logging (metrics=[conditioning]) runs only at evaluations, so its overhead at the default schedule is
+    measured as the time of one evaluation divided by the time of `metrics.every` generator steps.
+
     python scripts/bench_train.py                      # all cases, default steps (about 3 minutes)
     python scripts/bench_train.py --cases mlp2d --steps 3000 --rounds 5 --json bench.json
+    python scripts/bench_train.py --cases none --methods all --rounds 3      # per-method table
 """
 
 from __future__ import annotations
@@ -93,6 +102,19 @@ CASES = {
     "mlp2d_gp0": Case("mlp2d_gp0", ("dataset=ring8", "reg=gp0"), steps=1000, warmup=100),
 }
 DEFAULT_CASES = "dcgan32,mlp2d,mlp2d_gp0"
+
+# --methods: method -> the overrides a user types; each is measured on every network of METHOD_NETS against
+# BASELINE_METHOD on the same network.
+BASELINE_METHOD = "ns_gan"
+METHODS = {
+    "ns_gan": ("model=gan", "reg=none"),
+    "gp0": ("model=gan", "reg=gp0"),
+    "jacobian_clamp": ("model=gan", "reg=jacobian_clamp"),
+    "minibatch_disc": ("model=gan", "reg=minibatch_disc"),
+    "consensus": ("model=gan", "reg=consensus"),
+}
+METHOD_NETS = {"mlp2d": Case("mlp2d", ("dataset=ring8",), steps=600, warmup=50),
+               "dcgan32": Case("dcgan32", ("dataset=cifar10",), steps=20, warmup=3)}
 
 
 @dataclass(frozen=True)
@@ -306,6 +328,71 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
     return Measurement(steps / elapsed, other, weights, fingerprint(g) + fingerprint(d))
 
 
+# --------------------------------------------------------------------------- methods
+def conditioning_overhead(net: Case, args, baseline_steps_per_s: float) -> dict:
+    """The condition-number metric's cost at its default schedule: one evaluation (on the generator after a few
+    steps) against the time of metrics.every generator steps of the plain GAN."""
+    from genbench.conditioning import GeneratorConditioning
+
+    cfg = compose_config(Case(net.name, (*net.overrides, *METHODS[BASELINE_METHOD]), 2, 0), args.threads, 2)
+    every = int(compose_defaults().metrics.every)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = make_datamodule(cfg, args.images)
+    data.setup("fit")
+    module = build_module(cfg, data.shape)
+    metric = GeneratorConditioning()
+    metric.module = module
+    metric(None, data.dataset)  # first call: torch.func compilation and allocations
+    start = time.perf_counter()
+    metric(None, data.dataset)
+    seconds = time.perf_counter() - start
+    return {"method": "conditioning logging", "net": net.name, "eval_s": seconds, "every": every,
+            "overhead": seconds / (seconds + every / baseline_steps_per_s)}
+
+
+def compose_defaults() -> DictConfig:
+    with initialize_config_module("genbench.conf", version_base="1.3"):
+        return compose("config")
+
+
+def bench_methods(names: list[str], args) -> list[dict]:
+    """Each method's genbench steps/s on each network against the plain NS GAN's, the same rounds."""
+    results = []
+    for net in (METHOD_NETS[name] for name in args.nets):
+        steps = args.steps if args.steps is not None else net.steps
+        warmup = args.warmup if args.warmup is not None else net.warmup
+        order = [BASELINE_METHOD, *[n for n in names if n != BASELINE_METHOD]]
+        rates: dict[str, list[float]] = {name: [] for name in order}
+        for r in range(args.rounds):
+            for name in (order if r % 2 == 0 else order[::-1]):
+                case = Case(f"{net.name}:{name}", (*net.overrides, *METHODS[name]), steps, warmup)
+                label = f"{net.name:<8} {name:<16} round {r + 1}/{args.rounds}"
+                rates[name].append(measure(run_genbench, case, args, steps, warmup, label).steps_per_s)
+        base = statistics.median(rates[BASELINE_METHOD])
+        for name in order:
+            rate = statistics.median(rates[name])
+            results.append({"method": name, "net": net.name, "steps": steps, "steps_per_s": rates[name],
+                            "median": rate, "baseline_median": base, "overhead": 1 - rate / base})
+        results.append(conditioning_overhead(net, args, base))
+    return results
+
+
+def print_methods(results: list[dict]) -> None:
+    header = f"{'method':<22} {'net':<8} {'G steps/s':>10} {'NS GAN steps/s':>15} {'overhead':>9}"
+    print()
+    print(header)
+    print("-" * len(header))
+    for res in results:
+        if "eval_s" in res:
+            print(f"{res['method']:<22} {res['net']:<8} {'':>10} {'':>15} {100 * res['overhead']:>8.1f}%"
+                  f"  (one evaluation {res['eval_s']:.3f} s every {res['every']} steps)")
+        else:
+            print(f"{res['method']:<22} {res['net']:<8} {res['median']:>10.2f} {res['baseline_median']:>15.2f} "
+                  f"{100 * res['overhead']:>8.1f}%")
+    print(f"overhead: 1 - method/{BASELINE_METHOD} in genbench steps/s (median of rounds, same process); "
+          "conditioning logging target <= 5%")
+
+
 # --------------------------------------------------------------------------- driver
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -323,7 +410,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each path; the median is reported")
     parser.add_argument("--threads", type=int, default=default_threads(),
                         help="torch threads for both paths (default: all cores, here %(default)s)")
-    parser.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--cases", default=DEFAULT_CASES,
+                        help=f"comma-separated, from {', '.join(CASES)}; none for only --methods")
+    parser.add_argument("--methods", default="",
+                        help=f"comma-separated methods (or all) to time against {BASELINE_METHOD}: "
+                        + ", ".join(METHODS))
+    parser.add_argument("--nets", default=",".join(METHOD_NETS),
+                        help=f"networks for --methods, from {', '.join(METHOD_NETS)}")
     parser.add_argument("--retries", type=int, default=2,
                         help="repeat a measurement up to this many times while other processes use the CPU")
     parser.add_argument("--busy-limit", type=float, default=0.25,
@@ -332,10 +425,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-callbacks", action="store_true", help="run genbench's Trainer without its callbacks")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
-    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip() and c.strip() != "none"]
     unknown = [c for c in args.cases if c not in CASES]
-    if unknown or not args.cases:
+    if unknown:
         parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    args.methods = list(METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
+    args.nets = [n.strip() for n in args.nets.split(",") if n.strip()]
+    if not args.nets or set(args.nets) - set(METHOD_NETS):
+        parser.error(f"--nets: choose from {', '.join(METHOD_NETS)}")
+    if not args.cases and not args.methods:
+        parser.error("nothing to measure: give --cases and/or --methods")
     for key in ("steps", "rounds", "threads", "images"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             parser.error(f"--{key} must be at least 1")
@@ -443,12 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     print("  " + "  ".join(f"{k} {v}" for k, v in env.items()), flush=True)
     started = time.perf_counter()
     results = [bench_case(CASES[name], args) for name in args.cases]
-    print_table(results, args.busy_limit)
+    if results:
+        print_table(results, args.busy_limit)
+    methods = bench_methods(args.methods, args) if args.methods else []
+    if methods:
+        print_methods(methods)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"env": env, "args": {k: v for k, v in vars(args).items() if k != "json"},
-                                         "results": results}, indent=2) + "\n")
+                                         "results": results, "methods": methods}, indent=2) + "\n")
     return 0
 
 
