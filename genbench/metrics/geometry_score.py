@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genbench.errors import ConfigError
 from genbench.metrics.topology import (
     default_gamma,
     pairwise_distances,
@@ -33,6 +34,7 @@ from genbench.metrics.topology import (
 log = logging.getLogger("genbench")
 
 MODES = ("fast", "reference")
+MAX_FAST_LANDMARKS = 466  # genbench.metrics.witness_kernel keeps a dense table of C(L_0, 3) triangles
 
 
 def landmark_draws(n_points: int, n_landmarks: int, n: int, seed: int | None = 0) -> np.ndarray:
@@ -134,7 +136,10 @@ class GeometryScore:
     def __init__(self, L_0: int = 64, gamma: float | None = None, i_max: int = 100, n: int = 100,
                  max_points: int = 2500, mode: str = "fast", seed: int = 0):
         if mode not in MODES:
-            raise ValueError(f"metrics.gs.mode={mode!r}: choose one of {', '.join(MODES)}")
+            raise ConfigError(f"metrics.gs.mode={mode!r}: choose one of {', '.join(MODES)}")
+        if mode == "fast" and L_0 > MAX_FAST_LANDMARKS:
+            raise ConfigError(f"metrics.gs.L_0={L_0}: the fast mode handles at most {MAX_FAST_LANDMARKS} landmarks; "
+                              "use metrics.gs.mode=reference")
         self.L_0, self.gamma, self.i_max, self.n = int(L_0), gamma, int(i_max), int(n)
         self.max_points, self.mode, self.seed = int(max_points), mode, int(seed)
         self.output_dir: Path | None = None

@@ -58,7 +58,7 @@ def witness_intervals_reference(points: np.ndarray, landmark_idx: np.ndarray, ga
 # The fast path: the same complex from a compiled loop (genbench.metrics.witness_kernel)
 # ---------------------------------------------------------------------------------------------------------
 
-def _tree(complex_):
+def simplex_tree(complex_):
     """A gudhi SimplexTree holding the filtered complex from `Workspace.build`, persistence computed."""
     import gudhi
 
@@ -78,7 +78,7 @@ def witness_intervals_fast(dist: np.ndarray, gamma: float, max_dist: float | Non
 
     max_dist = float(np.max(dist)) if max_dist is None else max_dist
     alpha_max = max_dist * gamma
-    tree = _tree(Workspace(dist.shape[1]).build(dist, alpha_max))
+    tree = simplex_tree(Workspace(dist.shape[1]).build(dist, alpha_max))
     return _as_intervals(tree.persistence_intervals_in_dimension(1)), alpha_max, tree
 
 
@@ -90,7 +90,7 @@ def witness_intervals_many(dist: np.ndarray, n_landmarks: int, gamma: float, wor
     workspace = workspace or Workspace(n_landmarks)
     blocks = [dist[:, start:start + n_landmarks] for start in range(0, dist.shape[1], n_landmarks)]
     alphas = dist.max(axis=0).reshape(len(blocks), n_landmarks).max(axis=1) * gamma
-    intervals = [_as_intervals(_tree(workspace.build(block, alpha)).persistence_intervals_in_dimension(1))
+    intervals = [_as_intervals(simplex_tree(workspace.build(block, alpha)).persistence_intervals_in_dimension(1))
                  for block, alpha in zip(blocks, alphas, strict=True)]
     return intervals, alphas
 

@@ -25,21 +25,16 @@ from math import comb
 import numba
 import numpy as np
 
-MAX_TRIANGLES = 1 << 24  # the dense table of triangle values has C(L, 3) entries: 128 MiB at most
-
-
-def check_landmarks(n_landmarks: int) -> None:
-    if comb(n_landmarks, 3) > MAX_TRIANGLES:
-        raise ValueError(f"the fast witness complex supports at most 466 landmarks (L_0={n_landmarks}); "
-                         "use mode=reference")
+MAX_TRIANGLES = 1 << 24  # the dense table of triangle values has C(L, 3) entries: 128 MiB at most (L <= 466)
 
 
 class Workspace:
     """Dense tables of the smallest values (inf = not witnessed) for L landmarks, reused across complexes."""
 
     def __init__(self, n_landmarks: int):
-        check_landmarks(n_landmarks)
         n_tri = comb(n_landmarks, 3)
+        if n_tri > MAX_TRIANGLES:
+            raise ValueError(f"{n_landmarks} landmarks: the dense tables hold at most 466")
         self.vertex = np.full(n_landmarks, np.inf)
         self.edge = np.full(n_landmarks * n_landmarks, np.inf)
         self.triangle = np.full(max(1, n_tri), np.inf)
