@@ -34,7 +34,7 @@ from genbench.metrics.topology import (
 log = logging.getLogger("genbench")
 
 MODES = ("fast", "reference")
-MAX_FAST_LANDMARKS = 466  # genbench.metrics.witness_kernel keeps a dense table of C(L_0, 3) triangles
+MAX_FAST_LANDMARKS = 294  # genbench.metrics.witness_kernel.MAX_LANDMARKS (not imported here: numba loads slowly)
 
 
 def landmark_draws(n_points: int, n_landmarks: int, n: int, seed: int | None = 0) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 gudhi's `WitnessComplex.create_simplex_tree(max_alpha_square=alpha, limit_dimension=2)` gives a simplex s of up
 to 3 landmarks, witnessed by w, the value  f_w(s) = d_max - d_g  (0 when d_max <= d_g), where d_max is the
-largest distance from w to a landmark of s and d_g the distance to w's nearest landmark *not* in s (no such
-landmark: 0), and keeps it when  d_max - alpha <= d_g.  A simplex's filtration is the smallest f_w over its
+largest distance from w to a landmark of s and d_g the distance to w's nearest landmark *not* in s (none:
+f_w(s) = 0), and keeps it when  d_max - alpha <= d_g.  A simplex's filtration is the smallest f_w over its
 witnesses, raised to its faces' values; it exists only when all its faces do.
 
 In w's list of landmarks sorted by distance, d_g is the first position missing from s, so only landmarks
@@ -25,22 +25,22 @@ from math import comb
 import numba
 import numpy as np
 
-MAX_TRIANGLES = 1 << 24  # the dense table of triangle values has C(L, 3) entries: 128 MiB at most (L <= 466)
+MAX_LANDMARKS = 294  # the triangle tables take 20 bytes for each of the C(L, 3) triangles: 80 MiB at L = 294
 
 
 class Workspace:
     """Dense tables of the smallest values (inf = not witnessed) for L landmarks, reused across complexes."""
 
     def __init__(self, n_landmarks: int):
+        if n_landmarks > MAX_LANDMARKS:
+            raise ValueError(f"{n_landmarks} landmarks: the dense tables hold at most {MAX_LANDMARKS}")
         n_tri = comb(n_landmarks, 3)
-        if n_tri > MAX_TRIANGLES:
-            raise ValueError(f"{n_landmarks} landmarks: the dense tables hold at most 466")
         self.vertex = np.full(n_landmarks, np.inf)
         self.edge = np.full(n_landmarks * n_landmarks, np.inf)
         self.triangle = np.full(max(1, n_tri), np.inf)
         # the stores write one row past the simplices found so far: room for all of them and one more
         self.edge_keys = np.empty(comb(n_landmarks, 2) + 1, dtype=np.int64)
-        self.triangle_ids = np.empty((n_tri + 1, 3), dtype=np.int64)
+        self.triangle_ids = np.empty((n_tri + 1, 3), dtype=np.int32)
 
     def build(self, dist: np.ndarray, alpha: float):
         """The filtered complex from (N, L) witness-landmark distances: (vertices (k0, 1), values),
@@ -111,7 +111,7 @@ def _close_under_faces(n_land, vertex, edge, triangle, edge_keys, triangle_ids):
     triangle_values = np.empty(len(triangle_ids))
     n_tris = 0
     for t in range(len(triangle_ids)):
-        a, b, c = triangle_ids[t, 0], triangle_ids[t, 1], triangle_ids[t, 2]
+        a, b, c = np.int64(triangle_ids[t, 0]), np.int64(triangle_ids[t, 1]), np.int64(triangle_ids[t, 2])
         key = c * (c - 1) * (c - 2) // 6 + b * (b - 1) // 2 + a
         value = max(triangle[key], edge[a * n_land + b], edge[a * n_land + c], edge[b * n_land + c])
         triangle[key] = np.inf
@@ -133,7 +133,7 @@ _KEYS = numba.types.int64[::1]
 
 
 # one signature, compiled on first import and cached: `dist` may be a strided view (a block of columns)
-@numba.njit((numba.types.float64[:, :], numba.types.float64, _TABLE, _TABLE, _TABLE, _KEYS, numba.types.int64[:, ::1]),
+@numba.njit((numba.types.float64[:, :], numba.types.float64, _TABLE, _TABLE, _TABLE, _KEYS, numba.types.int32[:, ::1]),
             cache=True, nogil=True)
 def _witness_complex(dist, alpha, vertex, edge, triangle, edge_keys, triangle_ids):
     n_wit, n_land = dist.shape
