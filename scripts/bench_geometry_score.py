@@ -9,12 +9,12 @@ milliseconds per repetition and the ratio for each setting. Each timing is the b
 machine may be shared). The first call compiles the fast mode's loop (numba; cached on disk afterwards) and is
 not timed. Both modes run on one core.
 
-Where the time goes (`--stages`, circle setting): the reference spends ~80% in gudhi's
-`create_simplex_tree` (a simplex-tree search and insertion per witnessed simplex) and most of the rest
-building and converting the sorted N x L landmark table; the fast mode spends about half its time in the
-compiled witness loop, a quarter in gudhi's persistence of the finished complex, the rest in distances and
-RLTs. The numpy version of the same loop stopped at 4-6x: ~30 array operations per group of witnesses spent
-most of the time in temporaries (1.2 ms/draw in the enumeration alone, 0.5 ms in sorting the candidates).
+Where the time goes (`--stages`): the reference spends 70-80% in gudhi's `create_simplex_tree` (a
+simplex-tree search and insertion per witnessed simplex) and most of the rest sorting the N x L landmark
+table and handing it to gudhi; the fast mode spends ~40% in the compiled witness loop, ~30% in gudhi's
+persistence of the finished complex, the rest in distances and RLTs. The numpy version of the same loop
+stopped at 4-6x: per draw of the circle setting, 0.5 ms to sort the candidate landmarks and 1.2 ms to
+enumerate the simplices, in ~30 array operations per group of witnesses that mostly made temporaries.
 """
 
 from __future__ import annotations
