@@ -1,5 +1,5 @@
-"""Geometry Score: the fast complex equals the reference's, hand-checkable topology, the notebook's
-circle-vs-disc gap, a collapsed generator, and `metrics=[gs]` through the real CLI."""
+"""Geometry Score: the fast complex equals the reference's (point clouds and arbitrary tables), hand-checkable
+topology, the notebook's circle-vs-disc gap, a collapsed generator, and `metrics=[gs]` through the real CLI."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ import pytest
 import torch
 from conftest import read_json, run_genbench
 
+from genbench.errors import ConfigError
 from genbench.metrics.geometry_score import GeometryScore, geom_score, landmark_draws, mrlt, rlts
 from genbench.metrics.topology import (
     pairwise_distances,
     relative_living_times,
+    simplex_tree,
     witness_intervals_fast,
     witness_intervals_reference,
 )
+from genbench.metrics.witness_kernel import Workspace
 
-pytest.importorskip("gudhi")
+gudhi = pytest.importorskip("gudhi")
 
 
 def circle(n, rng, noise=0.0):
@@ -47,11 +50,37 @@ def test_fast_complex_equals_reference_for_the_same_landmarks(n_points, L_0, gam
         np.testing.assert_array_equal(np.sort(fast_int, 0), np.sort(ref_int, 0))
 
 
-def test_reference_and_fast_modes_give_the_same_rlts():
-    points = circle(500, np.random.default_rng(0), 0.02)
-    kwargs = dict(L_0=24, gamma=1 / 8, i_max=10, n=12, seed=3)
-    np.testing.assert_allclose(rlts(points, mode="fast", **kwargs), rlts(points, mode="reference", **kwargs),
-                               atol=1e-12)
+def test_compiled_rule_equals_gudhi_on_any_table():
+    """The compiled loop against gudhi's WitnessComplex on tables no point cloud gives: distances that break
+    the triangle inequality (vertices with non-zero values, simplices with a missing face), many ties, 1 or 2
+    landmarks, no relaxation and a relaxation that admits everything."""
+    rng = np.random.default_rng(7)
+    for trial in range(80):
+        n_wit, n_land = int(rng.integers(5, 60)), int(rng.integers(1, 12))
+        dist = rng.uniform(0, 1, (n_wit, n_land))
+        dist = np.round(dist, 1) if trial % 2 else dist
+        alpha = float(rng.choice([0.0, 0.05, 0.3, 10.0])) * dist.max()
+        order = np.argsort(dist, axis=1)
+        table = np.dstack([order, np.take_along_axis(dist, order, 1)])
+        reference = gudhi.WitnessComplex(nearest_landmark_table=table).create_simplex_tree(
+            max_alpha_square=alpha, limit_dimension=2)
+        fast = simplex_tree(Workspace(n_land).build(dist, alpha))
+        assert filtration(fast) == filtration(reference), (trial, n_wit, n_land, alpha)
+
+
+@pytest.mark.parametrize("points, kwargs", [
+    (circle(500, np.random.default_rng(0), 0.02), dict(L_0=24, gamma=1 / 8, i_max=10, n=12, seed=3)),
+    # 3-D, several batches of draws (the last one partial), many repeated landmarks
+    (np.random.default_rng(1).standard_normal((300, 3)), dict(L_0=16, gamma=0.1, i_max=20, n=60, seed=4)),
+])
+def test_reference_and_fast_modes_give_the_same_rlts(points, kwargs):
+    np.testing.assert_array_equal(rlts(points, mode="fast", **kwargs), rlts(points, mode="reference", **kwargs))
+
+
+def test_too_many_landmarks_for_the_fast_mode():
+    with pytest.raises(ConfigError, match="mode=reference"):
+        GeometryScore(L_0=500)
+    GeometryScore(L_0=500, mode="reference")
 
 
 def test_hand_checkable_topology():

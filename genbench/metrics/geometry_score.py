@@ -8,31 +8,33 @@ RLT[i] is the fraction of [0, alpha_max] during which exactly i holes are alive 
 over n landmark draws is the MRLT; GS = sum_i (MRLT_1[i] - MRLT_2[i])^2. Lower is better.
 
 `mode="reference"` runs each repetition the way the reference code (KhrulkovV/geometry-score,
-`gs/geom_score.py`) does, with gudhi's `WitnessComplex`; `mode="fast"` builds the same complexes for
-all repetitions at once with numpy (`genbench.metrics.topology`). Both draw the same landmarks from the
-same seed, so they give the same RLTs, not only the same MRLT within sampling noise.
+`gs/geom_score.py`) does, with gudhi's `WitnessComplex`; `mode="fast"` builds the same complexes with a
+compiled loop over the witnesses (`genbench.metrics.witness_kernel`) and gudhi only for persistence. Both
+draw the same landmarks from the same seed, so they give the same RLTs, not only the same MRLT within
+sampling noise (bit for bit up to 16 dimensions; beyond, distances come from a matrix product: to rounding).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from genbench.errors import ConfigError
 from genbench.metrics.topology import (
     default_gamma,
     pairwise_distances,
     relative_living_times,
-    witness_intervals_batch,
+    witness_intervals_many,
     witness_intervals_reference,
 )
 
 log = logging.getLogger("genbench")
 
 MODES = ("fast", "reference")
+MAX_FAST_LANDMARKS = 294  # genbench.metrics.witness_kernel.MAX_LANDMARKS (not imported here: numba loads slowly)
 
 
 def landmark_draws(n_points: int, n_landmarks: int, n: int, seed: int | None = 0) -> np.ndarray:
@@ -50,12 +52,8 @@ def rlt_reference(points: np.ndarray, landmark_idx: np.ndarray, gamma: float | N
 
 
 def rlts(points, L_0: int = 64, gamma: float | None = None, i_max: int = 100, n: int = 1000,
-         mode: str = "fast", seed: int | None = 0, batch: int | None = None,
-         workers: int = 1) -> np.ndarray:
-    """(n, i_max) RLTs of `points` (N, D) for n landmark draws; `mode` is "fast" or "reference".
-
-    Fast mode: `batch` draws at a time, in `workers` threads (1 by default: on 2 cores, 2 threads measured
-    between 0.8x and 1.5x, the many small numpy calls hold the GIL)."""
+         mode: str = "fast", seed: int | None = 0) -> np.ndarray:
+    """(n, i_max) RLTs of `points` (N, D) for n landmark draws; `mode` is "fast" or "reference"."""
     if mode not in MODES:
         raise ValueError(f"geometry score mode={mode!r}: choose one of {', '.join(MODES)}")
     points = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64)
@@ -67,25 +65,18 @@ def rlts(points, L_0: int = 64, gamma: float | None = None, i_max: int = 100, n:
         for r, idx in enumerate(draws):
             out[r] = rlt_reference(points, idx, gamma, i_max)
         return out
-    # fast: distances to the landmarks of a batch of draws in one call, the complexes of a batch at once; small
-    # batches (4 draws measured best on 2,000-2,500 points) keep the arrays in cache. Batches are independent:
-    # with `workers` > 1 they run in threads, with the same result.
-    batch = batch or max(1, min(n, 4, 4_000_000 // max(1, len(points) * L_0)))
+    # fast: the distances to the landmarks of `batch` draws in one call (a few MB, kept in cache), then one
+    # compiled pass over the witnesses per draw (numba: imported here, it takes a while to load)
+    from genbench.metrics.witness_kernel import Workspace
 
-    def run(start: int) -> None:
+    batch = max(1, min(n, (1 << 18) // max(1, len(points) * L_0)))
+    workspace = Workspace(L_0)
+    for start in range(0, n, batch):
         idx = draws[start:start + batch]
-        dist = pairwise_distances(points, points[idx.ravel()]).reshape(len(points), len(idx), L_0)
-        intervals, alpha_max = witness_intervals_batch(dist, gamma, rep_axis=1)
+        dist = pairwise_distances(points, points[idx.ravel()])
+        intervals, alpha_max = witness_intervals_many(dist, L_0, gamma, workspace)
         for r, (ints, alpha) in enumerate(zip(intervals, alpha_max, strict=True)):
             out[start + r] = relative_living_times(ints, alpha, i_max)
-
-    starts = range(0, n, batch)
-    if min(len(starts), workers) > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, starts))
-    else:
-        for start in starts:
-            run(start)
     return out
 
 
@@ -145,7 +136,10 @@ class GeometryScore:
     def __init__(self, L_0: int = 64, gamma: float | None = None, i_max: int = 100, n: int = 100,
                  max_points: int = 2500, mode: str = "fast", seed: int = 0):
         if mode not in MODES:
-            raise ValueError(f"metrics.gs.mode={mode!r}: choose one of {', '.join(MODES)}")
+            raise ConfigError(f"metrics.gs.mode={mode!r}: choose one of {', '.join(MODES)}")
+        if mode == "fast" and L_0 > MAX_FAST_LANDMARKS:
+            raise ConfigError(f"metrics.gs.L_0={L_0}: the fast mode handles at most {MAX_FAST_LANDMARKS} landmarks; "
+                              "use metrics.gs.mode=reference")
         self.L_0, self.gamma, self.i_max, self.n = int(L_0), gamma, int(i_max), int(n)
         self.max_points, self.mode, self.seed = int(max_points), mode, int(seed)
         self.output_dir: Path | None = None
