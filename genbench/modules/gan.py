@@ -117,10 +117,14 @@ class GANModule(pl.LightningModule):
             x = reg.perturb(x, self.g_step)
         return x
 
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """D's loss on perturbed inputs, without penalties (a subclass changes how D sees the batches here)."""
+        return self.loss.d_loss(self.discriminator(self._perturb(real)), self.discriminator(self._perturb(fake)))
+
     def d_objective(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """What D minimizes on a real and a fake batch (model space): the loss on perturbed inputs plus every
-        regularizer's `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty})."""
-        loss = self.loss.d_loss(self.discriminator(self._perturb(real)), self.discriminator(self._perturb(fake)))
+        """What D minimizes on a real and a fake batch (model space): `d_loss` plus every regularizer's
+        `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty})."""
+        loss = self.d_loss(real, fake)
         total, penalties = loss, {}
         for reg in self.regs:
             penalty = reg.d_penalty(self.discriminator, real, fake, self.g_step)
@@ -129,8 +133,9 @@ class GANModule(pl.LightningModule):
                 penalties[reg.name] = penalty
         return loss, total, penalties
 
-    def g_objective(self, fake: torch.Tensor) -> torch.Tensor:
-        """What G minimizes on a fake batch that still carries G's graph."""
+    def g_objective(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """What G minimizes on a fake batch that still carries G's graph; `real` is the step's data batch, for
+        objectives that show D real samples too (mixed batches, genbench/modules/bgan.py)."""
         return self.loss.g_loss(self.discriminator(self._perturb(fake)))
 
     def g_penalties(self, z: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -170,7 +175,7 @@ class GANModule(pl.LightningModule):
         fake = self.generator(z)
         graph = create_graph or bool(joint)  # D's gradient must stay a function of G's parameters
         loss_d, total_d, penalties = self.d_objective(real, fake if graph else fake.detach())
-        loss_g = self.g_objective(fake)
+        loss_g = self.g_objective(fake, real)
         g_penalties = self.g_penalties(z, fake)
         grads_d = _grads(total_d, d_params, graph)
         grads_g = _grads(sum(g_penalties.values(), loss_g), g_params, graph)
@@ -249,7 +254,7 @@ class GANModule(pl.LightningModule):
             self.discriminator.requires_grad_(False)
             z = self.noise(len(real))
             fake = self.generator(z)
-            loss_g = self.g_objective(fake)
+            loss_g = self.g_objective(fake, real)
             g_penalties = self.g_penalties(z, fake)
             self.manual_backward(sum(g_penalties.values(), loss_g))
             self.discriminator.requires_grad_(True)
@@ -342,8 +347,9 @@ class GANModule(pl.LightningModule):
         self._clock = (self.trainer_start, self.g_step)
 
 
-def build(cfg, shape: tuple[int, ...]) -> GANModule:
-    """The GANModule of a composed config: networks for `shape`, the loss, every `reg` entry (in order)."""
+def build_parts(cfg, shape: tuple[int, ...]) -> tuple[tuple, dict]:
+    """GANModule's arguments for a composed config: (generator, discriminator, loss, regs) for data of `shape`
+    (every `reg` entry, in order) and the keyword arguments; a module that changes a part builds from these."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -355,8 +361,14 @@ def build(cfg, shape: tuple[int, ...]) -> GANModule:
     for key, reg_cfg in (cfg.get("reg") or {}).items():
         regs.append(instantiate(reg_cfg))
         regs[-1].name = key  # logged as reg/<key>, the name the user typed
-    return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
-                     opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
-                     max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
-                     ema_decay=m.ema.decay, ema_start=m.ema.start,
-                     updates=cfg.train.get("updates", "alternating"))
+    kwargs = dict(z_dim=m.z_dim, n_critic=m.n_critic, opt_g=OmegaConf.to_container(m.opt_g),
+                  opt_d=OmegaConf.to_container(m.opt_d), max_steps=cfg.train.max_steps,
+                  log_every=cfg.train.log_every, ema_decay=m.ema.decay, ema_start=m.ema.start,
+                  updates=cfg.train.get("updates", "alternating"))
+    return (generator, discriminator, instantiate(cfg.loss), regs), kwargs
+
+
+def build(cfg, shape: tuple[int, ...]) -> GANModule:
+    """The GANModule of a composed config: networks for `shape`, the loss, every `reg` entry (in order)."""
+    args, kwargs = build_parts(cfg, shape)
+    return GANModule(*args, **kwargs)
