@@ -90,6 +90,6 @@ class GeneratorConditioning:
     def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
         if self.module is None:
             raise RuntimeError("the conditioning metric needs the generator: set metric.module = <GANModule> first")
-        z = torch.randn(self.n_z, self.module.z_dim, generator=torch.Generator().manual_seed(self.seed))
+        z = self.module.noise(self.n_z, generator=torch.Generator().manual_seed(self.seed))  # N(0, I) for a GAN
         stats = conditioning_stats(self.module.sampler, z.to(self.module.device), self.eps)
         return {k: (v if math.isfinite(v) else math.nan) for k, v in stats.items()}

@@ -38,6 +38,28 @@ def _optimizer(cfg: DictConfig, key: str) -> None:
             raise ConfigError(f"{key}.betas={betas!r} must be two numbers in [0, 1), e.g. [0.5,0.999]")
 
 
+def _infogan_codes(cfg: DictConfig) -> None:
+    """model.codes of model=infogan (genbench/modules/infogan.py)."""
+    codes = cfg.model.get("codes")
+    if codes is None:
+        raise ConfigError("model.module=infogan needs model.codes (categorical, continuous, ...): use model=infogan")
+    categorical, continuous = list(codes.get("categorical") or []), codes.get("continuous") or 0
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in categorical):
+        raise ConfigError(f"model.codes.categorical={categorical!r} must list whole numbers >= 2 (values per code), "
+                          "e.g. [10]")
+    if isinstance(continuous, bool) or not isinstance(continuous, int) or continuous < 0:
+        raise ConfigError(f"model.codes.continuous={continuous!r} must be a whole number >= 0")
+    if not categorical and not continuous:
+        raise ConfigError("model.codes has no code (categorical=[], continuous=0): give at least one, "
+                          "e.g. model.codes.categorical=[10]")
+    for key in ("lambda_categorical", "lambda_continuous", "traversal_range"):
+        value = codes.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"model.codes.{key}={value!r} must be a number >= 0")
+    for key in ("q_hidden", "traversal_steps"):
+        _positive_int(cfg, f"model.codes.{key}")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first invalid value."""
     try:
@@ -74,6 +96,10 @@ def check_config(cfg: DictConfig) -> None:
     extractor = OmegaConf.select(cfg, "metrics.extractor")
     if extractor is not None and extractor not in ("inception", "classifier"):
         raise ConfigError(f"metrics.extractor={extractor!r}: choose inception or classifier")
+    if cfg.model.get("module") == "infogan":
+        _infogan_codes(cfg)
+    elif OmegaConf.select(cfg, "metrics.infogan") is not None:
+        raise ConfigError("metrics=[infogan] reads InfoGAN's latent codes and Q head: use it with model=infogan")
     for name, reg in (cfg.get("reg") or {}).items():
         weight = reg.get("weight")
         if weight is not None and (not isinstance(weight, (int, float)) or weight < 0):

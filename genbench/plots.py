@@ -31,6 +31,40 @@ def scatter_png(samples: torch.Tensor, real: torch.Tensor, path: Path, title: st
     plt.close(fig)
 
 
+def code_scatter_png(samples: torch.Tensor, values: list, real: torch.Tensor, path: Path, title: str) -> None:
+    """A latent traversal on 2D data: samples (rows * len(values), 2), row-major, coloured by their column's
+    code value (a legend for categories, a colour bar for numbers), over the real points in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 5), dpi=100)
+    r, s = real.cpu().numpy(), samples.detach().cpu().float().numpy()
+    cols = len(values)
+    column = np.arange(len(s)) % cols
+    ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", alpha=0.3)
+    categorical = all(isinstance(v, int) for v in values)
+    if categorical:
+        cmap = plt.get_cmap("tab10" if cols <= 10 else "tab20")
+        for j, v in enumerate(values):
+            pts = s[column == j]
+            ax.scatter(pts[:, 0], pts[:, 1], s=3, color=cmap(j % cmap.N), alpha=0.7, label=str(v))
+        ax.legend(loc="upper right", markerscale=4, fontsize=7, ncol=2, title="value")
+    else:
+        points = ax.scatter(s[:, 0], s[:, 1], s=3, c=np.asarray(values, dtype=float)[column], cmap="viridis",
+                            alpha=0.7)
+        fig.colorbar(points, ax=ax, label="code value")
+    lim = 1.15 * float(np.abs(r).max())
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Model-space images in [-1, 1] -> uint8 [0, 255], rounded to nearest: the one quantization that
     saved grids and the feature metrics share. uint8 input (real data) passes through."""

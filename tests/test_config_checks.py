@@ -22,7 +22,8 @@ from genbench.regs.base import Regularizer
 CONF = importlib.resources.files("genbench.conf")
 OPTIONAL_GROUPS = ("experiment", "debug")  # `experiment: null`, `debug: null` in the defaults list
 NOT_GROUPS = ("hydra",)  # Hydra's own help override, not a genbench group
-EXTRA = {"dataset=folder": ["dataset.root=/tmp"]}  # options with a mandatory value
+# options with a mandatory value, or that need another option
+EXTRA = {"dataset=folder": ["dataset.root=/tmp"], "metrics=infogan": ["model=infogan"]}
 
 
 def group_options() -> list[tuple[str, str]]:

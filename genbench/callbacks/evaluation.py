@@ -46,8 +46,9 @@ class Evaluator(pl.Callback):
                 log.info("metric %s does not apply to dataset %s: skipped", m.name, trainer.datamodule.dataset.name
                          if hasattr(trainer.datamodule.dataset, "name") else type(trainer.datamodule.dataset).__name__)
         self.metrics = active
-        if self.monitor == "auto":
-            self.monitor = active[0].headline if active else None
+        if self.monitor == "auto":  # the first metric's headline, skipping diagnostics (auto_monitor = False)
+            candidates = [m for m in active if getattr(m, "auto_monitor", True)]
+            self.monitor = candidates[0].headline if candidates else None
         if self.mode == "auto" and self.monitor:
             owner = next((m for m in active if m.headline == self.monitor), None)
             self.mode = "max" if owner is None or owner.higher_is_better else "min"

@@ -1,14 +1,30 @@
-"""samples/step_<N>.png on a schedule and at the end, from a fixed noise batch so frames compare."""
+"""samples/step_<N>.png on a schedule and at the end, from a fixed noise batch so frames compare; plus, for
+modules with structured latents (InfoGAN), one latent-traversal picture per code, samples/traverse_<code>_step_<N>.png.
+
+The traversal interface: a module may define `traversals(rows, generator) -> list[Traversal]`, each a grid of
+latent vectors `z` (rows * len(values), row-major) in which row r keeps one draw of everything else and column j
+sets the code `name` to `values[j]`. Images give a rows x columns image grid; 2D data a scatter plot over the
+data, one colour per column. The latents are drawn once, from the seed, so frames compare.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytorch_lightning as pl
 import torch
 
 from genbench.callbacks import on_schedule
-from genbench.plots import grid_png, scatter_png
+from genbench.plots import code_scatter_png, grid_png, scatter_png
+
+TRAVERSAL_ROWS = 10  # rows of fixed noise in an image traversal; 2D: n_points / 10 points per value
+
+
+class Traversal(NamedTuple):
+    name: str               # the code, e.g. "c1" (file name traverse_c1_step_<N>.png)
+    values: list            # the code's value in each column (a category index or a number)
+    z: torch.Tensor         # (rows * len(values), latent width), row-major
 
 
 class SampleImages(pl.Callback):
@@ -16,6 +32,7 @@ class SampleImages(pl.Callback):
         self.dir = Path(run_dir) / "samples"
         self.every, self.n_images, self.n_points, self.seed = every, n_images, n_points, seed
         self._z: torch.Tensor | None = None
+        self._traversals: list[Traversal] | None = None
         self._written = -1
 
     def _write(self, trainer: pl.Trainer, module) -> None:
@@ -26,7 +43,7 @@ class SampleImages(pl.Callback):
             return  # no picture of samples for other vectors (Dirac-GAN runs draw phase_portrait.png instead)
         n = self.n_images if data.is_image else self.n_points
         if self._z is None:
-            self._z = torch.randn(n, module.z_dim, generator=torch.Generator().manual_seed(self.seed))
+            self._z = module.noise(n, generator=torch.Generator().manual_seed(self.seed))
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"step_{module.g_step}.png"
         samples = module.sample(n, self._z)
@@ -35,10 +52,29 @@ class SampleImages(pl.Callback):
         else:
             scatter_png(samples, data.real_samples(n), path, f"{data.dataset.__class__.__name__}, "
                         f"generator step {module.g_step}")
+        paths = [path, *self._write_traversals(module, data)]
         self._written = module.g_step
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
-                logger.log_image(key="samples", images=[str(path)], step=module.g_step)
+                logger.log_image(key="samples", images=[str(p) for p in paths], step=module.g_step)
+
+    def _write_traversals(self, module, data) -> list[Path]:
+        if not hasattr(module, "traversals"):
+            return []
+        if self._traversals is None:
+            rows = TRAVERSAL_ROWS if data.is_image else max(1, self.n_points // TRAVERSAL_ROWS)
+            self._traversals = module.traversals(rows, torch.Generator().manual_seed(self.seed))
+        paths = []
+        for t in self._traversals:
+            path = self.dir / f"traverse_{t.name}_step_{module.g_step}.png"
+            samples = module.sample(len(t.z), t.z)
+            if data.is_image:
+                grid_png(samples, path, nrow=len(t.values))
+            else:
+                code_scatter_png(samples, t.values, data.real_samples(self.n_points), path,
+                                 f"code {t.name}, generator step {module.g_step}")
+            paths.append(path)
+        return paths
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if on_schedule(module, self.every):

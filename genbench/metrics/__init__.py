@@ -2,4 +2,5 @@
 a `headline` key and `higher_is_better`; `metrics=[...]` chooses them through the YAML's `_target_`.
 Optional attributes: `wants_output_dir = True` (the Evaluator sets `output_dir` and `step` before the call, for
 plots); `wants_module = True` (the Evaluator and genbench-eval set `module`, the GANModule, before the call,
-for metrics that read the generator itself, e.g. genbench.conditioning)."""
+for metrics that read the generator itself, e.g. genbench.conditioning); `auto_monitor = False` (a diagnostic that
+`metrics.monitor=auto` never picks for checkpoints/best.ckpt, e.g. infogan's Q accuracy)."""

@@ -153,7 +153,8 @@ class MixedBatchGAN(GANModule):
         self._track("mixed/p_error", (predicted_proportion(logits.detach(), self.average) - p).abs())
         return proportion_loss(logits, p, self.average)
 
-    def g_objective(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    def g_objective(self, fake: torch.Tensor, real: torch.Tensor | None = None,
+                    z: torch.Tensor | None = None) -> torch.Tensor:
         if real is None:
             raise ValueError("a mixed-batch generator objective needs the step's real batch")
         batch, p = mixed_batch(real, fake)
@@ -170,4 +171,5 @@ def build(cfg, shape: tuple[int, ...]) -> MixedBatchGAN:
 
     (generator, discriminator, loss, regs), kwargs = build_parts(cfg, shape)
     make_symmetric(discriminator, shape)
-    return MixedBatchGAN(generator, discriminator, loss, regs, **kwargs, average=cfg.model.mixed.average)
+    return MixedBatchGAN(generator, discriminator, loss, regs, z_dim=cfg.model.z_dim, **kwargs,
+                         average=cfg.model.mixed.average)

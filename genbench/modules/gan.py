@@ -93,8 +93,12 @@ class GANModule(pl.LightningModule):
             return batch.float().div_(127.5).sub_(1.0)
         return batch.float()
 
-    def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device)
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n inputs for G, N(0, I). With a seeded `generator` the draw is reproducible and made on the
+        generator's device (fixed sample grids); subclasses with structured latents (InfoGAN) override this."""
+        if generator is None:
+            return torch.randn(n, self.z_dim, device=self.device)
+        return torch.randn(n, self.z_dim, generator=generator, device=generator.device)
 
     @property
     def sampler(self) -> nn.Module:
@@ -121,10 +125,15 @@ class GANModule(pl.LightningModule):
         """D's loss on perturbed inputs, without penalties (a subclass changes how D sees the batches here)."""
         return self.loss.d_loss(self.discriminator(self._perturb(real)), self.discriminator(self._perturb(fake)))
 
-    def d_objective(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def d_objective(self, real: torch.Tensor, fake: torch.Tensor,
+                    z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """What D minimizes on a real and a fake batch (model space): `d_loss` plus every regularizer's
-        `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty})."""
-        loss = self.d_loss(real, fake)
+        `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty}). `z`, the noise `fake` came from, is
+        for objectives that read it (InfoGAN's codes); the GAN's does not."""
+        return self.with_d_penalties(self.d_loss(real, fake), real, fake)
+
+    def with_d_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor):
+        """(loss, loss + every regularizer's `d_penalty`, {reg name: penalty})."""
         total, penalties = loss, {}
         for reg in self.regs:
             penalty = reg.d_penalty(self.discriminator, real, fake, self.g_step)
@@ -133,9 +142,11 @@ class GANModule(pl.LightningModule):
                 penalties[reg.name] = penalty
         return loss, total, penalties
 
-    def g_objective(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
-        """What G minimizes on a fake batch that still carries G's graph; `real` is the step's data batch, for
-        objectives that show D real samples too (mixed batches, genbench/modules/bgan.py)."""
+    def g_objective(self, fake: torch.Tensor, real: torch.Tensor | None = None,
+                    z: torch.Tensor | None = None) -> torch.Tensor:
+        """What G minimizes on a fake batch that still carries G's graph. `real` is the step's data batch, for
+        objectives that show D real samples too (mixed batches, genbench/modules/bgan.py); `z` as in
+        `d_objective`."""
         return self.loss.g_loss(self.discriminator(self._perturb(fake)))
 
     def g_penalties(self, z: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -174,8 +185,8 @@ class GANModule(pl.LightningModule):
         joint = self.joint_regs
         fake = self.generator(z)
         graph = create_graph or bool(joint)  # D's gradient must stay a function of G's parameters
-        loss_d, total_d, penalties = self.d_objective(real, fake if graph else fake.detach())
-        loss_g = self.g_objective(fake, real)
+        loss_d, total_d, penalties = self.d_objective(real, fake if graph else fake.detach(), z)
+        loss_g = self.g_objective(fake, real, z)
         g_penalties = self.g_penalties(z, fake)
         grads_d = _grads(total_d, d_params, graph)
         grads_g = _grads(sum(g_penalties.values(), loss_g), g_params, graph)
@@ -228,9 +239,10 @@ class GANModule(pl.LightningModule):
                 if key != "loss/g":
                     self._track(key, value)
         else:
+            z = self.noise(len(real))
             with torch.no_grad():
-                fake = self.generator(self.noise(len(real)))
-            loss_d, total_d, penalties = self.d_objective(real, fake)
+                fake = self.generator(z)
+            loss_d, total_d, penalties = self.d_objective(real, fake, z)
             for name, penalty in penalties.items():
                 self._track(f"reg/{name}", penalty)
             self.manual_backward(total_d)
@@ -254,7 +266,7 @@ class GANModule(pl.LightningModule):
             self.discriminator.requires_grad_(False)
             z = self.noise(len(real))
             fake = self.generator(z)
-            loss_g = self.g_objective(fake, real)
+            loss_g = self.g_objective(fake, real, z)
             g_penalties = self.g_penalties(z, fake)
             self.manual_backward(sum(g_penalties.values(), loss_g))
             self.discriminator.requires_grad_(True)
@@ -347,28 +359,28 @@ class GANModule(pl.LightningModule):
         self._clock = (self.trainer_start, self.g_step)
 
 
-def build_parts(cfg, shape: tuple[int, ...]) -> tuple[tuple, dict]:
-    """GANModule's arguments for a composed config: (generator, discriminator, loss, regs) for data of `shape`
-    (every `reg` entry, in order) and the keyword arguments; a module that changes a part builds from these."""
+def build_parts(cfg, shape: tuple[int, ...], latent_dim: int | None = None) -> tuple[tuple, dict]:
+    """The pieces of a GANModule for data of `shape`: ((generator, discriminator, loss, regs) with every `reg`
+    entry in order, keyword arguments but z_dim). G takes `latent_dim` inputs (default `model.z_dim`); a module
+    that changes a part (bgan, infogan) builds from these."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from genbench.nets import build_nets
 
     m = cfg.model
-    generator, discriminator = build_nets(m.nets, shape, m.z_dim)
+    generator, discriminator = build_nets(m.nets, shape, latent_dim or m.z_dim)
     regs = []
     for key, reg_cfg in (cfg.get("reg") or {}).items():
         regs.append(instantiate(reg_cfg))
         regs[-1].name = key  # logged as reg/<key>, the name the user typed
-    kwargs = dict(z_dim=m.z_dim, n_critic=m.n_critic, opt_g=OmegaConf.to_container(m.opt_g),
-                  opt_d=OmegaConf.to_container(m.opt_d), max_steps=cfg.train.max_steps,
-                  log_every=cfg.train.log_every, ema_decay=m.ema.decay, ema_start=m.ema.start,
-                  updates=cfg.train.get("updates", "alternating"))
+    kwargs = dict(n_critic=m.n_critic, opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
+                  max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
+                  ema_decay=m.ema.decay, ema_start=m.ema.start, updates=cfg.train.get("updates", "alternating"))
     return (generator, discriminator, instantiate(cfg.loss), regs), kwargs
 
 
 def build(cfg, shape: tuple[int, ...]) -> GANModule:
     """The GANModule of a composed config: networks for `shape`, the loss, every `reg` entry (in order)."""
     args, kwargs = build_parts(cfg, shape)
-    return GANModule(*args, **kwargs)
+    return GANModule(*args, z_dim=cfg.model.z_dim, **kwargs)

@@ -48,6 +48,7 @@ class SplitDiscriminator(nn.Module):
     - `features(x)`: everything before the final layer, flattened to shape (N, A);
     - `feature_dim`: that A, an int set at construction;
     - `head(h)`: the family's own final layer on those (N, A) features, giving the (N,) logits;
+    - `logits(h)`: the logits D gives for features `h` (`head`, or the replacement below);
     - `final`: the attribute path (for `get_submodule`) of that final layer;
     - `replace_head(module)`: put `module`, mapping (N, A) features to (N, 1) or (N,), in the final layer's
       place (the old final layer and its parameters go); from then on D(x) = module(features(x)).
@@ -67,7 +68,11 @@ class SplitDiscriminator(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)
+        return self.logits(self.features(x))
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The (N,) logits from features `h`: `head(h)`, or the replacement's output once the head was
+        replaced. A caller that also reads the features (InfoGAN's Q head) shares one body pass this way."""
         if self.head_replaced:
             return self.get_submodule(self.final)(h).reshape(len(h))
         return self.head(h)

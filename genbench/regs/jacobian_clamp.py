@@ -2,8 +2,9 @@
 sample), Q = ||G(z) - G(z + eps v)|| / ||eps v|| estimates ||J v||, a square root of an eigenvalue of the metric
 tensor J^T J in the limit eps -> 0; the penalty mean[(max(Q, lambda_max) - lambda_max)^2
 + (min(Q, lambda_min) - lambda_min)^2] pushes Q into [lambda_min, lambda_max] (Q itself, not its square, is
-compared with the lambdas), which bounds the condition number of the generator. Defaults are the paper's (Sec. 5): lambda_min 1, lambda_max 20,
-eps 1 (the perturbation's norm; z ~ N(0, I) has norm about sqrt(z_dim))."""
+compared with the lambdas), which bounds the condition number of the generator.
+Defaults are the paper's (Sec. 5): lambda_min 1, lambda_max 20, eps 1 (the perturbation's norm;
+z ~ N(0, I) has norm about sqrt(z_dim))."""
 
 from __future__ import annotations
 
