@@ -55,6 +55,8 @@ class GANModule(pl.LightningModule):
         for reg in regs:
             discriminator = reg.wrap_discriminator(discriminator)
         self.generator, self.discriminator = generator, discriminator
+        # regularizers with a network of their own (reg=lens): registered, so they move and are checkpointed
+        self.reg_nets = nn.ModuleDict({reg.name: reg for reg in regs if isinstance(reg, nn.Module)})
         self.generator_ema = None
         if ema_decay:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
@@ -76,7 +78,8 @@ class GANModule(pl.LightningModule):
     # ----------------------------------------------------------------- setup
     def configure_optimizers(self):
         return [make_optimizer(self.opt_cfg["d"], self.discriminator.parameters()),
-                make_optimizer(self.opt_cfg["g"], self.generator.parameters())]
+                make_optimizer(self.opt_cfg["g"], self.generator.parameters()),
+                *(reg.configure_optimizer() for reg in self.reg_nets.values())]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["genbench"] = {"g_step": self.g_step, "d_count": self.d_count}
@@ -119,7 +122,10 @@ class GANModule(pl.LightningModule):
 
     def d_objective(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """What D minimizes on a real and a fake batch (model space): the loss on perturbed inputs plus every
-        regularizer's `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty})."""
+        regularizer's `d_penalty`, the real batch first seen through every `real_view` (the lens).
+        Returns (loss, loss + penalties, {reg name: penalty})."""
+        for reg in self.regs:
+            real = reg.real_view(real, self.g_step)
         loss = self.loss.d_loss(self.discriminator(self._perturb(real)), self.discriminator(self._perturb(fake)))
         total, penalties = loss, {}
         for reg in self.regs:
@@ -193,7 +199,7 @@ class GANModule(pl.LightningModule):
         self.manual_backward(sum((g * p).sum() for g, p in zip(grads, params, strict=True)))
 
     def training_step(self, batch, batch_idx):
-        opt_d, opt_g = self.optimizers()
+        opt_d, opt_g, *reg_opts = self.optimizers()
         real = self.to_model_space(batch)
         g_turn = (self.d_count + 1) % self.n_critic == 0
         will_log = g_turn and (self.g_step + 1) % self.log_every == 0
@@ -205,6 +211,8 @@ class GANModule(pl.LightningModule):
             if not g_turn:
                 return
             self._g_step(real, opt_g, will_log)
+        for reg, opt in zip(self.reg_nets.values(), reg_opts, strict=True):
+            reg.train_step(self, real, opt, will_log)
         self.g_step += 1
         self.stepped_generator = True
         self._update_ema()
@@ -355,6 +363,7 @@ def build(cfg, shape: tuple[int, ...]) -> GANModule:
     for key, reg_cfg in (cfg.get("reg") or {}).items():
         regs.append(instantiate(reg_cfg))
         regs[-1].name = key  # logged as reg/<key>, the name the user typed
+        regs[-1].setup(shape)
     return GANModule(generator, discriminator, instantiate(cfg.loss), regs, z_dim=m.z_dim, n_critic=m.n_critic,
                      opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
                      max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
