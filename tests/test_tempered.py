@@ -118,8 +118,15 @@ def test_one_lens_step_through_the_module_matches_the_hand_gradient():
         d.weight.copy_(torch.tensor([[1.0, 2.0]]))
     module = _module([lens], d=d)
     module.g_step = 2
+    real = torch.randn(32, 2)
+    module.d_objective(real, torch.randn(32, 2))  # D's step: D sees L(real)
+    module.g_objective(module.generator(module.noise(32)))  # G's step keeps D's logits on its fake batch
     opt = lens.configure_optimizer()
-    lens.train_step(module, torch.randn(32, 2), opt, will_log=True)
+    calls = []
+    hook = lens.net.register_forward_hook(lambda *args: calls.append(1))
+    lens.train_step(module, real, opt, will_log=True)
+    hook.remove()
+    assert calls == []  # the lens step reused the forward of D's step on the same batch
     assert torch.allclose(lens.net.body[-1].bias, -0.1 * 0.5 * torch.tensor([1.0, 2.0]), atol=1e-7)
     assert d.weight.grad is None and d.weight.requires_grad
     assert torch.equal(d.weight, torch.tensor([[1.0, 2.0]]))
@@ -182,7 +189,7 @@ def test_mnist_with_lens_runs(tmp_path, mnist_root):
     run = tmp_path / "run"
     assert read_json(run / "run.json")["status"] == "completed"
     last = _ckpt(run)
-    assert last["state_dict"]["reg_nets.lens.net.body.0.weight"].shape == (32, 1, 3, 3)
+    assert last["state_dict"]["reg_nets.lens.net.body.0.weight"].shape == (32, 1, 4, 4)
     assert {s["step"].item() for s in last["optimizer_states"][2]["state"].values()} == {3.0}
     final = read_json(run / "metrics.json")["final"]
     # the mean of lambda over the last log window (step 2 -> 3): 1 - sin(2 pi / 200)

@@ -136,8 +136,11 @@ class GANModule(pl.LightningModule):
         return loss, total, penalties
 
     def g_objective(self, fake: torch.Tensor) -> torch.Tensor:
-        """What G minimizes on a fake batch that still carries G's graph."""
-        return self.loss.g_loss(self.discriminator(self._perturb(fake)))
+        """What G minimizes on a fake batch that still carries G's graph. Keeps D's logits on it (detached) in
+        `fake_logits` for regularizers that train after G on the same batch (reg=lens)."""
+        logits = self.discriminator(self._perturb(fake))
+        self.fake_logits = logits.detach()
+        return self.loss.g_loss(logits)
 
     def g_penalties(self, z: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every regularizer's `g_penalty` at fake = G(z) (e.g. Jacobian clamping): {reg name: penalty},
