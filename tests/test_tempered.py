@@ -149,6 +149,13 @@ def test_bad_values_name_the_key(kw, word):
 # ------------------------------------------------------------------------------------ end to end
 
 
+def test_cli_bad_lens_value_is_one_line(tmp_path):
+    result = run_genbench(["reg=lens", "reg.lens.anneal_steps=-5", "logger=none", "hydra.run.dir=run"], tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("genbench: error: reg.lens.anneal_steps=-5")
+
+
 def _ckpt(run):
     return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
 
