@@ -34,11 +34,15 @@ def _task(cfg: DictConfig) -> float | None:
         from genbench.run import run  # heavy: torch, Lightning
 
         return run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except GenbenchError as err:
-        if multirun:  # the sweep goes on with the other jobs; Hydra reports this one as failed
-            log.error("%s", err)
+    except Exception as err:
+        # a GenbenchError raised inside a constructor reaches here wrapped by Hydra's instantiate
+        user = err if isinstance(err, GenbenchError) else err.__cause__
+        if not isinstance(user, GenbenchError):
             raise
-        print(f"genbench: error: {err}", file=sys.stderr)
+        if multirun:  # the sweep goes on with the other jobs; Hydra reports this one as failed
+            log.error("%s", user)
+            raise
+        print(f"genbench: error: {user}", file=sys.stderr)
         sys.exit(2)
 
 

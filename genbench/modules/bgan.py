@@ -144,6 +144,10 @@ class MixedBatchGAN(GANModule):
         if not isinstance(self.loss, MinimaxLoss):
             raise ConfigError(f"model.module=bgan trains D with a cross-entropy on the proportion of real samples; "
                               f"use loss=ns or loss=minimax, not {type(self.loss).__name__}")
+        if self.reg_nets:
+            raise ConfigError(f"reg={','.join(self.reg_nets)} does not compose with model.module=bgan: its network "
+                              "trains against D's per-sample loss, which a mixed-batch D does not have; drop it or "
+                              "use model=gan")
         self.average = average
         self.nonsaturating = isinstance(self.loss, NonSaturatingLoss)
 

@@ -55,6 +55,8 @@ class GANModule(pl.LightningModule):
         for reg in regs:
             discriminator = reg.wrap_discriminator(discriminator)
         self.generator, self.discriminator = generator, discriminator
+        # regularizers with a network of their own (reg=lens): registered, so they move and are checkpointed
+        self.reg_nets = nn.ModuleDict({reg.name: reg for reg in regs if isinstance(reg, nn.Module)})
         self.generator_ema = None
         if ema_decay:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
@@ -76,7 +78,8 @@ class GANModule(pl.LightningModule):
     # ----------------------------------------------------------------- setup
     def configure_optimizers(self):
         return [make_optimizer(self.opt_cfg["d"], self.discriminator.parameters()),
-                make_optimizer(self.opt_cfg["g"], self.generator.parameters())]
+                make_optimizer(self.opt_cfg["g"], self.generator.parameters()),
+                *(reg.configure_optimizer() for reg in self.reg_nets.values())]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["genbench"] = {"g_step": self.g_step, "d_count": self.d_count}
@@ -125,11 +128,19 @@ class GANModule(pl.LightningModule):
         """D's loss on perturbed inputs, without penalties (a subclass changes how D sees the batches here)."""
         return self.loss.d_loss(self.discriminator(self._perturb(real)), self.discriminator(self._perturb(fake)))
 
+    def real_view(self, real: torch.Tensor) -> torch.Tensor:
+        """The real batch as D sees it, in its loss and its penalties: through every regularizer's `real_view`
+        (reg=lens); fakes are untouched."""
+        for reg in self.regs:
+            real = reg.real_view(real, self.g_step)
+        return real
+
     def d_objective(self, real: torch.Tensor, fake: torch.Tensor,
                     z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """What D minimizes on a real and a fake batch (model space): `d_loss` plus every regularizer's
-        `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty}). `z`, the noise `fake` came from, is
-        for objectives that read it (InfoGAN's codes); the GAN's does not."""
+        """What D minimizes on a real and a fake batch (model space): `d_loss` on the `real_view` of the real
+        batch plus every regularizer's `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty}). `z`, the
+        noise `fake` came from, is for objectives that read it (InfoGAN's codes); the GAN's does not."""
+        real = self.real_view(real)
         return self.with_d_penalties(self.d_loss(real, fake), real, fake)
 
     def with_d_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor):
@@ -146,8 +157,11 @@ class GANModule(pl.LightningModule):
                     z: torch.Tensor | None = None) -> torch.Tensor:
         """What G minimizes on a fake batch that still carries G's graph. `real` is the step's data batch, for
         objectives that show D real samples too (mixed batches, genbench/modules/bgan.py); `z` as in
-        `d_objective`."""
-        return self.loss.g_loss(self.discriminator(self._perturb(fake)))
+        `d_objective`. Keeps D's logits on the fakes (detached) in `fake_logits` for regularizers that train after
+        G on the same batch (reg=lens)."""
+        logits = self.discriminator(self._perturb(fake))
+        self.fake_logits = logits.detach()
+        return self.loss.g_loss(logits)
 
     def g_penalties(self, z: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every regularizer's `g_penalty` at fake = G(z) (e.g. Jacobian clamping): {reg name: penalty},
@@ -209,7 +223,7 @@ class GANModule(pl.LightningModule):
         self.manual_backward(sum((g * p).sum() for g, p in zip(grads, params, strict=True)))
 
     def training_step(self, batch, batch_idx):
-        opt_d, opt_g = self.optimizers()
+        opt_d, opt_g, *reg_opts = self.optimizers()
         real = self.to_model_space(batch)
         g_turn = (self.d_count + 1) % self.n_critic == 0
         will_log = g_turn and (self.g_step + 1) % self.log_every == 0
@@ -221,6 +235,8 @@ class GANModule(pl.LightningModule):
             if not g_turn:
                 return
             self._g_step(real, opt_g, will_log)
+        for reg, opt in zip(self.reg_nets.values(), reg_opts, strict=True):
+            reg.train_step(self, real, opt, will_log)
         self.g_step += 1
         self.stepped_generator = True
         self._update_ema()
@@ -374,6 +390,7 @@ def build_parts(cfg, shape: tuple[int, ...], latent_dim: int | None = None) -> t
     for key, reg_cfg in (cfg.get("reg") or {}).items():
         regs.append(instantiate(reg_cfg))
         regs[-1].name = key  # logged as reg/<key>, the name the user typed
+        regs[-1].setup(shape)
     kwargs = dict(n_critic=m.n_critic, opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
                   max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
                   ema_decay=m.ema.decay, ema_start=m.ema.start, updates=cfg.train.get("updates", "alternating"))

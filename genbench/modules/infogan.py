@@ -141,6 +141,7 @@ class InfoGANModule(GANModule):
     def d_objective(self, real, fake, z=None):
         if z is None:
             return super().d_objective(real, fake)
+        real = self.real_view(real)
         d_real = self.discriminator(self._perturb(real))
         h = self.discriminator.features(self._perturb(fake))  # one body pass for D's logits and for Q
         loss, total, penalties = self.with_d_penalties(self.loss.d_loss(d_real, self.discriminator.logits(h)),
@@ -157,7 +158,9 @@ class InfoGANModule(GANModule):
             return super().g_objective(fake, real)
         h = self.discriminator.features(self._perturb(fake))
         self._g_info = (fake, self.info_loss(self.discriminator.q_head(h), z)[0])  # for g_penalties, same pass
-        return self.loss.g_loss(self.discriminator.logits(h))
+        logits = self.discriminator.logits(h)
+        self.fake_logits = logits.detach()  # for reg=lens, as GANModule.g_objective keeps them
+        return self.loss.g_loss(logits)
 
     def g_penalties(self, z, fake):
         penalties = super().g_penalties(z, fake)

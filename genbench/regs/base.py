@@ -1,5 +1,10 @@
 """The small interface every regularizer implements a part of. The GANModule calls each hook at
-its place in the step, for every active regularizer, in the order the config lists them."""
+its place in the step, for every active regularizer, in the order the config lists them.
+
+A regularizer with a network of its own (reg=lens) also subclasses nn.Module: the GANModule registers it
+(`reg_nets.<name>`, so its weights follow the device and live in checkpoints), calls `setup(shape)` once
+at build time, steps the optimizer of `configure_optimizer()` in `train_step` after each generator step,
+and its optimizer state is checkpointed with D's and G's."""
 
 from __future__ import annotations
 
@@ -15,6 +20,14 @@ class Regularizer:
     def wrap_discriminator(self, discriminator: nn.Module) -> nn.Module:
         """Change D once, at build time (e.g. spectral normalization)."""
         return discriminator
+
+    def setup(self, shape: tuple[int, ...]) -> None:
+        """Called once at build time with the data shape ((2,) vectors, (C, H, W) images)."""
+
+    def real_view(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """Transform the real batch before D sees it, in its loss and its penalties (e.g. the lens);
+        fakes are untouched."""
+        return x
 
     def perturb(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """Transform every D input, real and fake (e.g. instance noise); `step` counts G steps."""
@@ -41,3 +54,11 @@ class Regularizer:
         (each player's gradient of its own objective w.r.t. its parameters, differentiable), e.g. consensus
         optimization. Overriding it makes every step compute both players' gradients at the current point."""
         return None
+
+    def configure_optimizer(self) -> torch.optim.Optimizer | None:
+        """nn.Module regularizers only: the optimizer of their own parameters."""
+        return None
+
+    def train_step(self, module, real: torch.Tensor, optimizer, will_log: bool) -> None:
+        """nn.Module regularizers only: their own update, after each generator step (before `module.g_step`
+        counts it), on the batch of that step; `optimizer` is `configure_optimizer()`'s, Lightning-wrapped."""
