@@ -215,7 +215,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds")
         print(f"shared overrides: {' '.join(shared) or '(none)'}\n")
         print(markdown(names, rows))
+    plot = rate_distortion(rows, args.sweep_dir)
+    if plot and not args.csv:
+        print(f"\nrate-distortion plane of the sweep (D against R, dashed: D + R = const): {plot}")
     return 0
+
+
+def rate_distortion(rows: list[dict], sweep_dir: Path) -> Path | None:
+    """VAE sweeps (final elbo/rate and elbo/distortion): <sweep dir>/rate_distortion.png, one point per setting."""
+    points = [(row["setting"].replace("model.beta=", "beta="), row["elbo/rate"][0], row["elbo/distortion"][0])
+              for row in rows if row.get("elbo/rate") and row.get("elbo/distortion")]
+    if not points:
+        return None
+    from genbench.vae.rate_distortion import rate_distortion_png
+
+    out = sweep_dir / "rate_distortion.png"
+    rate_distortion_png(points, out, f"rate-distortion, {sweep_dir.name} (dashed: D + R = const)")
+    return out
 
 
 if __name__ == "__main__":
