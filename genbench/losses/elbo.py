@@ -10,7 +10,8 @@ from genbench.vae.bounds import Terms
 
 
 class ELBO:
-    def __init__(self, beta: float = 1.0):
+    def __init__(self, beta: float = 1.0, family: str = "vae"):
+        # family: the model family this objective trains (the config checks compare it with model.family)
         self.beta = float(beta)
 
     def __call__(self, terms: Terms) -> torch.Tensor:

@@ -9,5 +9,8 @@ from genbench.vae.bounds import Terms
 
 
 class IWAE:
+    def __init__(self, family: str = "vae"):
+        pass  # family: the model family this objective trains (the config checks compare it with model.family)
+
     def __call__(self, terms: Terms) -> torch.Tensor:
         return -terms.iwae().mean()

@@ -144,9 +144,7 @@ def build(cfg, shape: tuple[int, ...]) -> VAEModule:
                           f"dataset={cfg.dataset.name} holds vectors of shape {tuple(shape)}")
     likelihood = build_likelihood(m.likelihood.name, shape[0], m.likelihood.get("sigma"))
     encoder, decoder = build_encoder_decoder(m.nets, shape, m.z_dim, likelihood.params_per_channel)
-    loss_cfg = OmegaConf.to_container(cfg.loss, resolve=True)
-    loss_cfg.pop("family", None)
     schedule = OmegaConf.to_container(m.lr_schedule) if m.get("lr_schedule") else None
-    return VAEModule(encoder, decoder, likelihood, instantiate(loss_cfg), z_dim=m.z_dim, k=m.k,
+    return VAEModule(encoder, decoder, likelihood, instantiate(cfg.loss), z_dim=m.z_dim, k=m.k,
                      opt=OmegaConf.to_container(m.opt), lr_schedule=schedule, max_steps=cfg.train.max_steps,
                      log_every=cfg.train.log_every, seed=cfg.seed, images_every=cfg.train.sample_every)
