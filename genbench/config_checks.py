@@ -17,6 +17,9 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
+FAMILIES = ("gan", "vae")
+LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
+VAE_ARCHS = ("mlp", "conv")
 
 
 def _positive_int(cfg: DictConfig, key: str) -> None:
@@ -59,9 +62,92 @@ def _infogan_codes(cfg: DictConfig) -> None:
     for key in ("q_hidden", "traversal_steps"):
         _positive_int(cfg, f"model.codes.{key}")
 
+def _group_options(group: str, family: str) -> list[str]:
+    """The options of a config group (loss, metrics) whose YAML belongs to `family` (no `family:` key: gan)."""
+    from importlib.resources import files
+
+    names = []
+    for path in sorted(files("genbench.conf").joinpath(group).iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".yaml"):
+            node = OmegaConf.create(path.read_text())
+            if group == "metrics":  # a metrics file holds one entry under its own name
+                node = next(iter(node.values()), None) if len(node) else None
+            if isinstance(node, DictConfig) and node.get("family", "gan") == family:
+                names.append(path.name[:-5])
+    return names
+
+
+def _check_family(cfg: DictConfig) -> str:
+    """The loss, regularizers and metrics must belong to the model's family (model.family: gan | vae)."""
+    family = cfg.model.get("family", "gan")
+    if family not in FAMILIES:
+        raise ConfigError(f"model.family={family!r}: choose one of {', '.join(FAMILIES)}")
+    model = cfg.model.get("name", family)
+    loss_family = cfg.loss.get("family", "gan") if isinstance(cfg.get("loss"), DictConfig) else family
+    if loss_family != family:
+        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {loss_family.upper()} objective but "
+                          f"model={model} is a {family.upper()}: choose loss="
+                          + "|".join(_group_options("loss", family)))
+    regs = list(cfg.get("reg") or {})
+    if family == "vae" and regs:
+        raise ConfigError(f"reg={','.join(regs)}: GAN regularizers act on a discriminator or the GAN game; "
+                          f"model={model} is a VAE and takes none: drop it (reg=none)")
+    for name, metric in cfg.metrics.items():
+        if isinstance(metric, DictConfig) and "_target_" in metric and metric.get("family", family) != family:
+            raise ConfigError(f"metrics={name} evaluates {metric.family.upper()}s but model={model} is a "
+                              f"{family.upper()}: drop it from metrics=[...]")
+    return family
+
+
+def _check_gan(cfg: DictConfig) -> None:
+    _positive_int(cfg, "model.n_critic")
+    _optimizer(cfg, "model.opt_g")
+    _optimizer(cfg, "model.opt_d")
+    decay = cfg.model.ema.decay
+    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
+        raise ConfigError(f"model.ema.decay={decay!r} must be in (0, 1), e.g. 0.999, or null for no EMA")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_vae(cfg: DictConfig) -> None:
+    m = cfg.model
+    if OmegaConf.select(cfg, "dataset.image_size") is None:
+        raise ConfigError(f"model={m.name} trains on images: choose dataset=mnist, fashion_mnist, cifar10 or "
+                          f"folder (dataset={cfg.dataset.name} holds vectors)")
+    _positive_int(cfg, "model.k")
+    _optimizer(cfg, "model.opt")
+    if not _number(m.beta) or m.beta < 0:
+        raise ConfigError(f"model.beta={m.beta!r} must be a number >= 0 (1: the VAE's ELBO)")
+    if cfg.loss.get("_target_", "").endswith(".IWAE") and m.beta != 1:
+        raise ConfigError(f"model.beta={m.beta} weighs the rate in the ELBO; loss=iwae has no beta: use loss=elbo "
+                          "(model=beta_vae) or model.beta=1")
+    if m.likelihood.name not in LIKELIHOODS:
+        raise ConfigError(f"model.likelihood.name={m.likelihood.name!r}: choose one of {', '.join(LIKELIHOODS)}")
+    sigma = m.likelihood.get("sigma")
+    if sigma is not None and (not _number(sigma) or sigma <= 0):
+        raise ConfigError(f"model.likelihood.sigma={sigma!r} must be a positive number, or null (learned)")
+    if m.nets.arch not in VAE_ARCHS:
+        raise ConfigError(f"model.nets.arch={m.nets.arch!r}: choose one of {', '.join(VAE_ARCHS)}")
+    schedule = m.get("lr_schedule")
+    if schedule is not None:
+        milestones, gamma = schedule.get("milestones"), schedule.get("gamma")
+        if (not milestones or not all(isinstance(v, int) and v > 0 for v in milestones)
+                or list(milestones) != sorted(set(milestones))):
+            raise ConfigError(f"model.lr_schedule.milestones={milestones!r} must be increasing generator steps > 0")
+        if not _number(gamma) or not 0 < gamma <= 1:
+            raise ConfigError(f"model.lr_schedule.gamma={gamma!r} must be in (0, 1]")
+    for name in ("elbo", "nll"):
+        for key in ("n", "k", "rows", "batch_size"):
+            if OmegaConf.select(cfg, f"metrics.{name}.{key}") is not None:
+                _positive_int(cfg, f"metrics.{name}.{key}")
+
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first invalid value."""
+    family = _check_family(cfg)  # first: a loss of the other family may interpolate keys this model lacks
     try:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
@@ -71,18 +157,19 @@ def check_config(cfg: DictConfig) -> None:
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ConfigError(f"seed={cfg.seed!r} must be a whole number")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                "metrics.every", "metrics.n", "model.n_critic", "model.z_dim", "dataset.batch_size",
-                "hardware.devices"):
+                "metrics.every", "metrics.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
         raise ConfigError(f"train.updates={updates!r}: choose alternating (D steps, then G against the updated D) "
                           "or simultaneous (both players' gradients at the same point, then both step)")
-    _optimizer(cfg, "model.opt_g")
-    _optimizer(cfg, "model.opt_d")
-    decay = cfg.model.ema.decay
-    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
-        raise ConfigError(f"model.ema.decay={decay!r} must be in (0, 1), e.g. 0.999, or null for no EMA")
+    if family == "gan":
+        _check_gan(cfg)
+    else:
+        _check_vae(cfg)
+    binarize = OmegaConf.select(cfg, "dataset.binarize")
+    if binarize not in (None, "static"):
+        raise ConfigError(f"dataset.binarize={binarize!r}: choose static (one fixed draw per image) or null")
     if str(cfg.hardware.precision) not in PRECISIONS:
         raise ConfigError(f"hardware.precision={cfg.hardware.precision!r}: choose one of {', '.join(PRECISIONS)}")
     precision = str(cfg.hardware.precision)

@@ -40,7 +40,26 @@ def compose(run_dir: Path, overrides: list[str]):
         raise GenbenchError(f"{run_dir}: not a genbench run folder (no .hydra/overrides.yaml)")
     original = [o for o in (yaml.safe_load(saved.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
     with initialize_config_module(config_module="genbench.conf", version_base="1.3"):
+        original = _drop_unchosen_entries(original, overrides, hydra_compose(config_name="config",
+                                                                             overrides=original))
         return hydra_compose(config_name="config", overrides=[*original, *overrides])
+
+
+def _drop_unchosen_entries(original: list[str], overrides: list[str], cfg) -> list[str]:
+    """The run's overrides of a metric or regularizer entry (`metrics.gs.n=10`) cannot apply once the command
+    line chooses other entries (`metrics=[nll]`): they are dropped, keeping those of the entries still chosen."""
+    from omegaconf import DictConfig
+
+    kept = list(original)
+    for group in ("metrics", "reg"):
+        choices = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == group]
+        if not choices:
+            continue
+        chosen = {c.strip() for c in choices[-1].strip("[]").split(",")}
+        entries = {k for k, v in (cfg.get(group) or {}).items() if isinstance(v, DictConfig) and "_target_" in v}
+        stale = entries - chosen
+        kept = [o for o in kept if not (o.startswith(f"{group}.") and o.split("=", 1)[0].split(".")[1] in stale)]
+    return kept
 
 
 def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> dict:
@@ -67,7 +86,9 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         raise GenbenchError(f"none of the chosen metrics applies to dataset {cfg.dataset.name}; "
                             "choose others with metrics=[...]")
     n = cfg.metrics.n
-    if real_vs_real:
+    if not any(getattr(m, "needs_samples", True) for m in metrics):
+        samples = None  # e.g. elbo, nll: they read the encoder and decoder, not generated samples
+    elif real_vs_real:
         samples = module.to_model_space(data.real_samples(n, "test"))
     else:
         samples = module.sample(n)
@@ -80,8 +101,8 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": str(ckpt),
         "generator_step": state.get("genbench", {}).get("g_step"),
-        "generator": "real test split" if real_vs_real else ("ema" if module.generator_ema is not None else "raw"),
-        "n_samples": n,
+        "generator": _which_samples(module, samples, real_vs_real),
+        "n_samples": 0 if samples is None else n,
         "overrides": overrides,
         "metrics": results,
     }
@@ -90,6 +111,14 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     history.append(entry)
     path.write_text(json.dumps(history, indent=2) + "\n")
     return entry
+
+
+def _which_samples(module, samples, real_vs_real: bool) -> str:
+    if samples is None:
+        return "none (the metrics read the model on held-out data)"
+    if real_vs_real:
+        return "real test split"
+    return "ema" if getattr(module, "generator_ema", None) is not None else "raw"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genbench-eval: error: {err}", file=sys.stderr)
         return 2
     width = max(len(k) for k in entry["metrics"])
-    print(f"{entry['generator']} samples (n={entry['n_samples']}) from {entry['checkpoint']}, "
-          f"generator step {entry['generator_step']}:")
+    what = f"{entry['generator']} samples (n={entry['n_samples']})" if entry["n_samples"] else "held-out data"
+    print(f"{what} from {entry['checkpoint']}, generator step {entry['generator_step']}:")
     for key, value in entry["metrics"].items():
         print(f"  {key:<{width}}  {value:.6g}")
     print(f"appended to {Path(entry['checkpoint']).parent.parent / 'eval.json'}")

@@ -6,7 +6,11 @@ A Dirac-GAN study (jobs whose config has `study.method` / `study.scheme` and who
 `dirac/converged`, e.g. `genbench -m experiment=mescheder2018/dirac_methods`) is printed instead as a
 method x update-scheme table of verdicts and final distances with the paper's finding beside each
 method (`published:` in the experiment's config), and the jobs' phase_portrait.png are tiled into
-<sweep dir>/phase_portraits.png."""
+<sweep dir>/phase_portraits.png.
+
+Otherwise, an experiment's `published: {metric, value}` (e.g. experiment=pythae2022/vae) shows in a last
+column, and a VAE sweep (final elbo/rate and elbo/distortion) also gets <sweep dir>/rate_distortion.png, the
+rate-distortion plane of Alemi et al. 2018 (D against R, one point per setting, lines of D + R = const)."""
 
 from __future__ import annotations
 
@@ -68,7 +72,8 @@ def summarize(jobs: list[dict], metrics: list[str] | None = None) -> tuple[list[
             counts[job["status"]] += 1
         done = [j for j in members if j["status"] == "completed"]
         row = {"setting": setting, "n": len(members),
-               "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))}
+               "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+               "published": published_value(members[0].get("published"))}
         for name in names:
             values = [float(j["final"][name]) for j in done if name in j["final"]]
             values = [v for v in values if math.isfinite(v)]
@@ -76,6 +81,13 @@ def summarize(jobs: list[dict], metrics: list[str] | None = None) -> tuple[list[
                          len(values)) if values else None
         rows.append(row)
     return names, rows
+
+
+def published_value(published: dict | None) -> str | None:
+    """"89.78 nll/value" from an experiment's `published: {metric, value}` block (None when it has no value)."""
+    if not isinstance(published, dict) or "value" not in published or "metric" not in published:
+        return None
+    return f"{published['value']} {published['metric']}"
 
 
 def _fmt(cell) -> str:
@@ -86,10 +98,13 @@ def _fmt(cell) -> str:
 
 
 def markdown(names: list[str], rows: list[dict]) -> str:
-    header = ["setting", "jobs", "status", *names]
+    published = any(row.get("published") for row in rows)  # an experiment's `published:` value and metric
+    header = ["setting", "jobs", "status", *names, *(["published"] if published else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["setting"], str(row["n"]), row["status"], *(_fmt(row[n]) for n in names)]
+        if published:
+            cells.append(row.get("published") or "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -215,7 +230,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds")
         print(f"shared overrides: {' '.join(shared) or '(none)'}\n")
         print(markdown(names, rows))
+    plot = rate_distortion(rows, args.sweep_dir)
+    if plot and not args.csv:
+        print(f"\nrate-distortion plane of the sweep (D against R, dashed: D + R = const): {plot}")
     return 0
+
+
+def rate_distortion(rows: list[dict], sweep_dir: Path) -> Path | None:
+    """VAE sweeps (final elbo/rate and elbo/distortion): <sweep dir>/rate_distortion.png, one point per setting."""
+    points = [(row["setting"].replace("model.beta=", "beta="), row["elbo/rate"][0], row["elbo/distortion"][0])
+              for row in rows if row.get("elbo/rate") and row.get("elbo/distortion")]
+    if not points:
+        return None
+    from genbench.vae.rate_distortion import rate_distortion_png
+
+    out = sweep_dir / "rate_distortion.png"
+    rate_distortion_png(points, out, f"rate-distortion, {sweep_dir.name} (dashed: D + R = const)")
+    return out
 
 
 if __name__ == "__main__":

@@ -24,6 +24,15 @@ OPTIONAL_GROUPS = ("experiment", "debug")  # `experiment: null`, `debug: null` i
 NOT_GROUPS = ("hydra",)  # Hydra's own help override, not a genbench group
 # options with a mandatory value, or that need another option
 EXTRA = {"dataset=folder": ["dataset.root=/tmp"], "metrics=infogan": ["model=infogan"]}
+FAMILY_MODEL = {"vae": "model=vae"}  # losses and metrics of another family than the default GAN need its model
+
+
+def family_model(group: str, option: str) -> list[str]:
+    node = OmegaConf.create((CONF / group / f"{option}.yaml").read_text()) or {}
+    if group == "metrics":  # one entry under the option's name
+        node = node.get(option) or {}
+    family = node.get("family") if OmegaConf.is_dict(node) else None
+    return [FAMILY_MODEL[family]] if family in FAMILY_MODEL else []
 
 
 def group_options() -> list[tuple[str, str]]:
@@ -68,7 +77,7 @@ def test_option_discovery_finds_every_group():
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_option_composes_and_passes_the_checks(cfg_for, group, option):
     choice = f"{group}={option}"
-    cfg = cfg_for(choice, *EXTRA.get(choice, []))
+    cfg = cfg_for(*family_model(group, option), choice, *EXTRA.get(choice, []))
     check_config(cfg)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # every interpolation resolves
     # the option's own content is in the composed config
@@ -93,10 +102,10 @@ def test_optional_debug_options_compose_and_pass(cfg_for, option):
                          ids=lambda v: str(v))
 def test_every_target_is_importable(cfg_for, group, option):
     # `_target_` names a class that exists and takes the YAML's arguments
-    cfg = cfg_for(f"{group}={option}")
+    cfg = cfg_for(*family_model(group, option), f"{group}={option}")
     if group == "loss":
         loss = instantiate(cfg.loss)
-        assert callable(loss.d_loss) and callable(loss.g_loss)
+        assert callable(loss) if cfg.loss.get("family") == "vae" else callable(loss.d_loss) and callable(loss.g_loss)
         return
     entries = {k: v for k, v in (cfg.get(group) or {}).items() if OmegaConf.is_dict(v) and "_target_" in v}
     for name, entry in entries.items():

@@ -74,7 +74,8 @@ class Evaluator(pl.Callback):
         row.pop("time/wall_s", None)
         row["time/elapsed_s"] = self._elapsed_before + time.perf_counter() - self._start
         if self.metrics:
-            samples = module.sample(self.n)
+            wanted = any(getattr(m, "needs_samples", True) for m in self.metrics)  # elbo/nll read the module only
+            samples = module.sample(self.n) if wanted else None
             for metric in self.metrics:
                 if getattr(metric, "wants_output_dir", False):  # it draws metrics/<name>_step_<N>.png
                     metric.output_dir = self.run_dir / "metrics" if trainer.is_global_zero else None

@@ -165,7 +165,7 @@ class CIFAR10(FileImages):
 
     def load(self, split: str = "train") -> torch.Tensor:
         """The whole split as uint8 [N, channels, image_size, image_size]."""
-        return prepare_images(self._read(split), self.image_size, self.channels)
+        return self.binarized(prepare_images(self._read(split), self.image_size, self.channels), split)
 
     def labels(self, split: str = "train") -> torch.Tensor:
         """The split's class labels (0-9) as int64 [N]; reads the batches unless ``load`` already did."""

@@ -97,7 +97,8 @@ class _IdxDataset(FileImages):
         images = read_idx(images_path)
         if images.ndim != 3 or images.dtype != np.uint8:
             raise DataUnavailableError(f"{images_path} holds {images.dtype} {images.shape}, not uint8 images")
-        return prepare_images(torch.from_numpy(images).unsqueeze(1), self.image_size, self.channels)
+        return self.binarized(prepare_images(torch.from_numpy(images).unsqueeze(1), self.image_size, self.channels),
+                              split)
 
     def labels(self, split: str = "train") -> torch.Tensor:
         """The split's class labels (0-9) as int64 [N]."""

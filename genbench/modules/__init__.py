@@ -1,6 +1,7 @@
-"""LightningModules, one file each: gan (GANModule, manual optimization of D and G), ... `model.module=<file>`
-picks one by file name; each file has `build(cfg, shape)`, the module for data of `shape` built from the whole
-composed config, so a new model family is one new file and one YAML."""
+"""LightningModules, one file each: gan (GANModule, manual optimization of D and G), vae (VAEModule: VAE,
+beta-VAE, IWAE). `model.module=<file>` picks one by file name; each file has `build(cfg, shape)`, the module for
+data of `shape` built from the whole composed config, so a new model family is one new file and one YAML.
+Both subclass base.GenerativeModule, the interface the callbacks, run.py and genbench-eval rely on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from genbench.errors import ConfigError
 
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "optim")
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
+                  and m.name not in ("optim", "base"))
 
 
 def build(cfg, shape: tuple[int, ...]):

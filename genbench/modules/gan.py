@@ -6,25 +6,21 @@ on a batch with a G step both players' gradients are taken at the same point, th
 batches in between are D-only steps). The objectives are methods (`d_objective`, `g_objective`,
 `game_gradients`) shared by the training step and the analysis code (genbench.dirac).
 `g_step` counts generator steps and drives the budget and every schedule (Lightning's global_step
-counts the steps of both optimizers). Statistics stay on the device between log points so the hot
-loop never waits on a device-to-host copy.
+counts the steps of both optimizers). The counters, statistics and sampling that the run machinery
+reads are GenerativeModule's (genbench/modules/base.py), shared with the VAE.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import math
-import time
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from genbench.config_checks import UPDATES
+from genbench.modules.base import GenerativeModule, grad_norm
 from genbench.modules.optim import make_optimizer
 
-log = logging.getLogger("genbench")
 
 def has_joint_penalty(reg) -> bool:
     """True when `reg` overrides Regularizer.joint_penalty (a penalty on the joint gradient field)."""
@@ -39,18 +35,11 @@ def _grads(output: torch.Tensor, params: list[torch.Tensor], create_graph: bool)
     return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
 
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-class GANModule(pl.LightningModule):
+class GANModule(GenerativeModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, regs: list, *, z_dim: int,
                  n_critic: int, opt_g: dict, opt_d: dict, max_steps: int, log_every: int,
                  ema_decay: float | None = None, ema_start: int = 0, updates: str = "alternating"):
-        super().__init__()
+        super().__init__(z_dim=z_dim, max_steps=max_steps, log_every=log_every)
         self.automatic_optimization = False
         for reg in regs:
             discriminator = reg.wrap_discriminator(discriminator)
@@ -61,19 +50,13 @@ class GANModule(pl.LightningModule):
         if ema_decay:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.loss, self.regs = loss, list(regs)
-        self.z_dim, self.n_critic, self.max_steps, self.log_every = z_dim, n_critic, max_steps, log_every
+        self.n_critic = n_critic
         self.opt_cfg = {"g": dict(opt_g), "d": dict(opt_d)}
         self.ema_decay, self.ema_start = ema_decay, ema_start
         if updates not in UPDATES:
             raise ValueError(f"updates={updates!r}: choose one of {', '.join(UPDATES)}")
         self.updates = updates
-        self.g_step = 0        # generator steps done
         self.d_count = 0       # discriminator steps done
-        self.status = "running"
-        self.stepped_generator = False  # True right after a batch that ended with a G step
-        self.latest: dict[str, float] = {}
-        self._reset_stats()
-        self._clock = (time.perf_counter(), 0)
 
     # ----------------------------------------------------------------- setup
     def configure_optimizers(self):
@@ -81,42 +64,17 @@ class GANModule(pl.LightningModule):
                 make_optimizer(self.opt_cfg["g"], self.generator.parameters()),
                 *(reg.configure_optimizer() for reg in self.reg_nets.values())]
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["genbench"] = {"g_step": self.g_step, "d_count": self.d_count}
+    def counters(self) -> dict:
+        return {"g_step": self.g_step, "d_count": self.d_count}
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("genbench", {})
+    def load_counters(self, state: dict) -> None:
         self.g_step, self.d_count = state.get("g_step", 0), state.get("d_count", 0)
 
-    # ----------------------------------------------------------------- data and sampling
-    @staticmethod
-    def to_model_space(batch: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> [-1, 1]; vectors pass through."""
-        if batch.dtype == torch.uint8:
-            return batch.float().div_(127.5).sub_(1.0)
-        return batch.float()
-
-    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n inputs for G, N(0, I). With a seeded `generator` the draw is reproducible and made on the
-        generator's device (fixed sample grids); subclasses with structured latents (InfoGAN) override this."""
-        if generator is None:
-            return torch.randn(n, self.z_dim, device=self.device)
-        return torch.randn(n, self.z_dim, generator=generator, device=generator.device)
-
+    # ----------------------------------------------------------------- sampling
     @property
     def sampler(self) -> nn.Module:
         """The network used for samples and evaluation: the EMA generator when there is one."""
         return self.generator_ema if self.generator_ema is not None else self.generator
-
-    @torch.no_grad()
-    def sample(self, n: int, z: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
-        net = self.sampler
-        was_training = net.training
-        net.eval()
-        z = self.noise(n) if z is None else z.to(self.device)
-        out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
-        net.train(was_training)
-        return out
 
     # ----------------------------------------------------------------- the game
     def _perturb(self, x: torch.Tensor) -> torch.Tensor:
@@ -240,10 +198,7 @@ class GANModule(pl.LightningModule):
         self.g_step += 1
         self.stepped_generator = True
         self._update_ema()
-        if self.g_step % self.log_every == 0:
-            self._log_stats()
-        if self.g_step >= self.max_steps:
-            self.trainer.should_stop = True
+        self._log_and_stop()
 
     def _d_step(self, real: torch.Tensor, opt_d, will_log: bool) -> None:
         """One discriminator step (alternating updates, or a D-only step between simultaneous ones)."""
@@ -320,59 +275,6 @@ class GANModule(pl.LightningModule):
         torch._foreach_lerp_(ema_params, params, 1.0 - decay)
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
             b_ema.copy_(b)
-
-    # ----------------------------------------------------------------- statistics
-    def _reset_stats(self) -> None:
-        self._sums: dict[str, torch.Tensor] = {}
-        self._counts: dict[str, int] = {}
-
-    def _track(self, key: str, value: torch.Tensor) -> None:
-        value = value.detach()
-        self._sums[key] = self._sums[key] + value if key in self._sums else value
-        self._counts[key] = self._counts.get(key, 0) + 1
-
-    def check_finite(self, parameters: bool = False) -> bool:
-        """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf, or, with
-        `parameters`, any weight is (checked before a checkpoint is written)."""
-        if self.status == "diverged":
-            return False
-        # A running sum is non-finite once any of its terms was: checking the sums since the last log
-        # point costs one sync here instead of two tensor ops in every step.
-        finite = all(bool(torch.isfinite(v)) for v in self._sums.values())
-        if finite and parameters:
-            finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
-        if not finite:
-            self.status = "diverged"
-            self.trainer.should_stop = True
-            log.error("a loss became NaN or Inf at or before generator step %d: stopping (status diverged); "
-                      "checkpoints/last.ckpt keeps the last finite state", self.g_step)
-            return False
-        return True
-
-    def flush_stats(self) -> None:
-        """Log what was tracked since the last log point (called by evaluation at odd steps)."""
-        if self._counts:
-            self._log_stats()
-
-    def _log_stats(self) -> None:
-        if not self.check_finite():
-            return
-        stats = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
-        now, steps = time.perf_counter(), self.g_step
-        start, start_steps = self._clock
-        stats["time/g_steps_per_s"] = (steps - start_steps) / max(now - start, 1e-9)
-        stats["time/wall_s"] = now - self.trainer_start if hasattr(self, "trainer_start") else math.nan
-        self._clock = (now, steps)
-        self._sums, self._counts = {}, {}
-        self.latest = stats
-        for logger in self.trainer.loggers:
-            logger.log_metrics(stats, step=self.g_step)
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in stats.items() if not k.startswith("time/wall"))
-        log.info("step %d/%d  %s", self.g_step, self.max_steps, shown)
-
-    def on_train_start(self) -> None:
-        self.trainer_start = time.perf_counter()
-        self._clock = (self.trainer_start, self.g_step)
 
 
 def build_parts(cfg, shape: tuple[int, ...], latent_dim: int | None = None) -> tuple[tuple, dict]:

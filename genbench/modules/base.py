@@ -1,0 +1,151 @@
+"""GenerativeModule: what the run machinery asks of every model family, written once.
+
+The callbacks (evaluation, samples, checkpoints), run.py and genbench-eval only touch this interface:
+- `g_step`: generator steps done (a VAE's every training step is one decoder step), which drives the budget
+  and every schedule; `stepped_generator` is True right after a batch that ended with one;
+- `status` ("running" | "diverged" | "interrupted"), `check_finite()`, `flush_stats()`, `latest` (the last
+  logged training statistics);
+- `z_dim`, `sampler` (the network z -> model space that samples are drawn with), `noise(n)`, `sample(n, z)`,
+  `to_model_space(batch)` (uint8 images -> [-1, 1], the space samples are exchanged in);
+- the counters in the checkpoint (`counters()`, saved under "genbench").
+
+Training statistics are summed on the device between log points (`_track`), so the hot loop never waits
+on a device-to-host copy; `_log_stats` averages them, adds steps/s and hands them to every logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+log = logging.getLogger("genbench")
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """The L2 norm of all of `module`'s parameter gradients together."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class GenerativeModule(pl.LightningModule):
+    def __init__(self, *, z_dim: int, max_steps: int, log_every: int):
+        super().__init__()
+        self.z_dim, self.max_steps, self.log_every = z_dim, max_steps, log_every
+        self.g_step = 0        # generator steps done
+        self.status = "running"
+        self.stepped_generator = False  # True right after a batch that ended with a generator step
+        self.latest: dict[str, float] = {}
+        self._reset_stats()
+        self._clock = (time.perf_counter(), 0)
+
+    # ----------------------------------------------------------------- checkpoint counters
+    def counters(self) -> dict:
+        """What the checkpoint keeps besides the weights and optimizer states (under "genbench")."""
+        return {"g_step": self.g_step}
+
+    def load_counters(self, state: dict) -> None:
+        self.g_step = state.get("g_step", 0)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["genbench"] = self.counters()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.load_counters(checkpoint.get("genbench", {}))
+
+    # ----------------------------------------------------------------- data and sampling
+    @staticmethod
+    def to_model_space(batch: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> [-1, 1]; vectors pass through."""
+        if batch.dtype == torch.uint8:
+            return batch.float().div_(127.5).sub_(1.0)
+        return batch.float()
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The network z -> model space used for samples and evaluation."""
+        raise NotImplementedError
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latent inputs, N(0, I). With a seeded `generator` the draw is reproducible and made on the
+        generator's device (fixed sample grids); subclasses with structured latents (InfoGAN) override this."""
+        if generator is None:
+            return torch.randn(n, self.z_dim, device=self.device)
+        return torch.randn(n, self.z_dim, generator=generator, device=generator.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, z: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
+        net = self.sampler
+        was_training = net.training
+        net.eval()
+        z = self.noise(n) if z is None else z.to(self.device)
+        out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
+        net.train(was_training)
+        return out
+
+    # ----------------------------------------------------------------- end of a generator step
+    def _log_and_stop(self) -> None:
+        """After `g_step` was counted: log on schedule, stop at the budget."""
+        if self.g_step % self.log_every == 0:
+            self._log_stats()
+        if self.g_step >= self.max_steps:
+            self.trainer.should_stop = True
+
+    # ----------------------------------------------------------------- statistics
+    def _reset_stats(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+
+    def _track(self, key: str, value: torch.Tensor) -> None:
+        value = value.detach()
+        self._sums[key] = self._sums[key] + value if key in self._sums else value
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def check_finite(self, parameters: bool = False) -> bool:
+        """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf, or, with
+        `parameters`, any weight is (checked before a checkpoint is written)."""
+        if self.status == "diverged":
+            return False
+        # A running sum is non-finite once any of its terms was: checking the sums since the last log
+        # point costs one sync here instead of two tensor ops in every step.
+        finite = all(bool(torch.isfinite(v)) for v in self._sums.values())
+        if finite and parameters:
+            finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
+        if not finite:
+            self.status = "diverged"
+            self.trainer.should_stop = True
+            log.error("a loss became NaN or Inf at or before generator step %d: stopping (status diverged); "
+                      "checkpoints/last.ckpt keeps the last finite state", self.g_step)
+            return False
+        return True
+
+    def flush_stats(self) -> None:
+        """Log what was tracked since the last log point (called by evaluation at odd steps)."""
+        if self._counts:
+            self._log_stats()
+
+    def _log_stats(self) -> None:
+        if not self.check_finite():
+            return
+        stats = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
+        now, steps = time.perf_counter(), self.g_step
+        start, start_steps = self._clock
+        stats["time/g_steps_per_s"] = (steps - start_steps) / max(now - start, 1e-9)
+        stats["time/wall_s"] = now - self.trainer_start if hasattr(self, "trainer_start") else math.nan
+        self._clock = (now, steps)
+        self._sums, self._counts = {}, {}
+        self.latest = stats
+        for logger in self.trainer.loggers:
+            logger.log_metrics(stats, step=self.g_step)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in stats.items() if not k.startswith("time/wall"))
+        log.info("step %d/%d  %s", self.g_step, self.max_steps, shown)
+
+    def on_train_start(self) -> None:
+        self.trainer_start = time.perf_counter()
+        self._clock = (self.trainer_start, self.g_step)

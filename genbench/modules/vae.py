@@ -1,0 +1,150 @@
+"""VAEModule: VAE, beta-VAE and IWAE under Lightning, with the run machinery GANs have (GenerativeModule).
+
+One training step: the batch's uint8 pixels become the likelihood's target (dynamic binarization for Bernoulli,
+seeded and kept in the checkpoint), the encoder gives q(z|x), k = `model.k` samples z are decoded, and the
+objective (`loss=elbo`: D + beta R; `loss=iwae`: the IWAE bound) is minimized with one optimizer step. Each step
+is one generator (decoder) step, so `g_step`, `train.max_steps` and every schedule count training steps.
+Logged: loss/vae (the objective), train/neg_elbo (D + R), train/rate, train/distortion, grad_norm/vae.
+
+Samples (`sample`, `sampler`) are the decoder's mean images for z ~ N(0, I) in model space [-1, 1], so every
+image metric (fid, kid, is, prdc, gs, birthday, conditioning) evaluates a VAE exactly as it does a GAN.
+"""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from genbench.errors import ConfigError
+from genbench.modules.base import GenerativeModule, grad_norm
+from genbench.modules.optim import make_optimizer
+from genbench.vae.bounds import Terms, gaussian_kl, log_normal, log_standard_normal, reparameterize
+
+
+class DecoderMean(nn.Module):
+    """z -> the decoder's mean image in model space [-1, 1] (what samples show; not a draw from p(x|z))."""
+
+    def __init__(self, decoder: nn.Module, likelihood: nn.Module):
+        super().__init__()
+        self.decoder, self.likelihood = decoder, likelihood
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.likelihood.mean(self.decoder(z)).mul(2).sub(1)
+
+
+class VAEModule(GenerativeModule):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, loss, *, z_dim: int, k: int,
+                 opt: dict, max_steps: int, log_every: int, lr_schedule: dict | None = None, seed: int = 0,
+                 images_every: int | None = None):
+        super().__init__(z_dim=z_dim, max_steps=max_steps, log_every=log_every)
+        self.automatic_optimization = False
+        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.loss, self.k = loss, k
+        self.opt_cfg, self.lr_schedule = dict(opt), dict(lr_schedule) if lr_schedule else None
+        self.seed, self.images_every = seed, images_every
+        self._data_rng: torch.Generator | None = None
+        self._data_rng_state: torch.Tensor | None = None
+
+    # ----------------------------------------------------------------- setup
+    def configure_optimizers(self):
+        opt = make_optimizer(self.opt_cfg, self.parameters())
+        if not self.lr_schedule:
+            return opt
+        schedule = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.lr_schedule["milestones"]),
+                                                        gamma=float(self.lr_schedule["gamma"]))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def configure_callbacks(self):
+        """Reconstructions and latent traversals beside the prior samples, on the sample schedule."""
+        from genbench.callbacks.vae_images import VAEImages
+
+        return [VAEImages(self.images_every, seed=self.seed)] if self.images_every else []
+
+    def data_rng(self) -> torch.Generator:
+        """The generator of the binarization / dequantization noise, seeded by `seed`, on the module's device."""
+        if self._data_rng is None or self._data_rng.device != self.device:
+            rng = torch.Generator(device=self.device)
+            rng.manual_seed(self.seed)
+            if self._data_rng_state is not None:
+                try:
+                    rng.set_state(self._data_rng_state)
+                except RuntimeError:  # saved on another kind of device: a fresh stream for the rest of the run
+                    rng.manual_seed(self.seed + self.g_step)
+            self._data_rng = rng
+        return self._data_rng
+
+    def counters(self) -> dict:
+        state = self._data_rng.get_state() if self._data_rng is not None else self._data_rng_state
+        return {"g_step": self.g_step, "data_rng": state}
+
+    def load_counters(self, state: dict) -> None:
+        self.g_step = state.get("g_step", 0)
+        self._data_rng, self._data_rng_state = None, state.get("data_rng")
+
+    # ----------------------------------------------------------------- the model
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x), each (B, z_dim)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def terms(self, target: torch.Tensor, k: int, generator: torch.Generator | None = None,
+              posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> Terms:
+        """k samples from q(z|x) for each example of `target` and every log density the bounds need."""
+        mu, logvar = posterior if posterior is not None else self.posterior(target)
+        z = reparameterize(mu, logvar, k, generator)
+        params = self.decoder(z.flatten(0, 1))
+        params = params.view(k, len(mu), *params.shape[1:])
+        return Terms(self.likelihood.log_prob(params, target), log_standard_normal(z), log_normal(z, mu, logvar),
+                     gaussian_kl(mu, logvar))
+
+    @property
+    def sampler(self) -> nn.Module:
+        net = DecoderMean(self.decoder, self.likelihood)
+        return net.train(self.decoder.training)
+
+    @torch.no_grad()
+    def reconstruct(self, target: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean image at the posterior mean, in model space."""
+        return self.sampler(self.posterior(target)[0])
+
+    # ----------------------------------------------------------------- training
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        target = self.likelihood.prepare(batch, self.data_rng())
+        terms = self.terms(target, self.k)
+        loss = self.loss(terms)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if (self.g_step + 1) % self.log_every == 0:
+            self._track("grad_norm/vae", grad_norm(self))
+        opt.step()
+        if self.lr_schedule:
+            self.lr_schedulers().step()
+        rate, distortion = terms.rate.mean(), terms.distortion.mean()
+        self._track("loss/vae", loss)
+        self._track("train/neg_elbo", rate + distortion)
+        self._track("train/rate", rate)
+        self._track("train/distortion", distortion)
+        self.g_step += 1
+        self.stepped_generator = True
+        self._log_and_stop()
+
+
+def build(cfg, shape: tuple[int, ...]) -> VAEModule:
+    """The VAEModule of a composed config: likelihood, encoder/decoder for `shape`, the objective (`loss=`)."""
+    from hydra.utils import instantiate
+
+    from genbench.vae.likelihoods import build_likelihood
+    from genbench.vae.nets import build_encoder_decoder
+
+    m = cfg.model
+    if len(shape) != 3:
+        raise ConfigError(f"model={m.name} trains on images (mnist, fashion_mnist, cifar10, folder); "
+                          f"dataset={cfg.dataset.name} holds vectors of shape {tuple(shape)}")
+    likelihood = build_likelihood(m.likelihood.name, shape[0], m.likelihood.get("sigma"))
+    encoder, decoder = build_encoder_decoder(m.nets, shape, m.z_dim, likelihood.params_per_channel)
+    schedule = OmegaConf.to_container(m.lr_schedule) if m.get("lr_schedule") else None
+    return VAEModule(encoder, decoder, likelihood, instantiate(cfg.loss), z_dim=m.z_dim, k=m.k,
+                     opt=OmegaConf.to_container(m.opt), lr_schedule=schedule, max_steps=cfg.train.max_steps,
+                     log_every=cfg.train.log_every, seed=cfg.seed, images_every=cfg.train.sample_every)
