@@ -11,6 +11,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from genbench.sweep_job import owner
+
 PACKAGES = ("genbench", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "numpy", "wandb")
 
 
@@ -51,6 +53,7 @@ class RunRecord:
             "git_sha": git_sha(),
             "versions": versions(),
             "host": socket.gethostname(),
+            "owner": owner(),  # host, pid, SLURM job: lets a re-run sweep tell a live run from a dead one
             "device": None,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "wall_time_s": 0.0,

@@ -79,11 +79,16 @@ class GANModule(pl.LightningModule):
                 make_optimizer(self.opt_cfg["g"], self.generator.parameters())]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["genbench"] = {"g_step": self.g_step, "d_count": self.d_count}
+        # the statistics since the last log point too: a resumed run logs the same means as an uninterrupted one
+        checkpoint["genbench"] = {"g_step": self.g_step, "d_count": self.d_count, "latest": self.latest,
+                                  "stats": ({k: v.cpu() for k, v in self._sums.items()}, dict(self._counts))}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("genbench", {})
         self.g_step, self.d_count = state.get("g_step", 0), state.get("d_count", 0)
+        self.latest = dict(state.get("latest", {}))
+        sums, counts = state.get("stats", ({}, {}))
+        self._sums, self._counts = {k: v.to(self.device) for k, v in sums.items()}, dict(counts)
 
     # ----------------------------------------------------------------- data and sampling
     @staticmethod
