@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
@@ -119,6 +120,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         log.info("run %s: %s after %d generator steps; outputs in %s", run_dir.name, status, module.g_step, run_dir)
         _finish_wandb(loggers)
         final = evaluator.history[-1] if evaluator.history else {}
+        if status == "diverged":  # no result: an Optuna search marks the trial failed
+            return math.nan
         return final.get(evaluator.monitor) if evaluator.monitor else None
     except (KeyboardInterrupt, SystemExit) as stop:
         record.finish("interrupted", module.g_step if module else 0)

@@ -14,6 +14,7 @@ again with the same overrides in the same job folder. There the job
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -115,7 +116,7 @@ def plan(run_dir: Path, overrides: list[str], stale_after_min: float = 60.0) -> 
             "hydra.sweep.dir=<dir>, or re-run the sweep's original command")
     status = record.get("status")
     if status in FINISHED:
-        return Plan("skip", f"already {status}", _recorded_value(run_dir))
+        return Plan("skip", f"already {status}", _recorded_value(run_dir) if status == "completed" else math.nan)
     if status == "running":
         elsewhere = _still_running_elsewhere(run_dir, record, stale_after_min)
         if elsewhere:
