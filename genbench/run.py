@@ -24,7 +24,7 @@ from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
 from genbench.loggers import build_loggers
 from genbench.run_record import RunRecord, environment_device
-from genbench.sweep_job import plan
+from genbench.sweep_job import config_digest, plan
 
 log = logging.getLogger("genbench")
 
@@ -80,7 +80,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     overrides = list(HydraConfig.get().overrides.task)
     resume = bool(cfg.resume)
     if HydraConfig.get().mode.name == "MULTIRUN" and not resume:  # each job is idempotent on its folder
-        job = plan(run_dir, overrides, cfg.rerun.stale_after_min)
+        job = plan(run_dir, overrides, cfg.rerun.stale_after_min, config_digest(cfg))
         log.info("job %s: %s", run_dir, job.reason)
         if job.action == "skip":
             return job.value
@@ -88,6 +88,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     else:
         _check_fresh(run_dir, cfg.resume)
     record = RunRecord(run_dir, cfg.seed, overrides)
+    record.update(config_digest=config_digest(cfg))
     module = None
     try:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)

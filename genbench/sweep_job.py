@@ -8,11 +8,13 @@ again with the same overrides in the same job folder. There the job
   checkpoints/last.ckpt, or starts it afresh when it never wrote one;
 - leaves alone a run that is still going in another live process (same host), another SLURM job still in
   the queue, or elsewhere with files written within `rerun.stale_after_min` minutes;
-- refuses a folder that holds a run of other overrides (the sweep changed but its folder did not).
+- refuses a folder that holds a run of other overrides, or of the same overrides composing another config
+  (the sweep, or a file under conf/, changed but the folder did not).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -35,6 +37,13 @@ class Plan:
     action: str  # fresh | resume | skip
     reason: str
     value: float | None = None  # the recorded final value of the monitored metric (skip)
+
+
+def config_digest(cfg) -> str:
+    """A hash of the composed job config (interpolations unresolved, so paths from the environment do not count)."""
+    from omegaconf import OmegaConf
+
+    return hashlib.sha256(OmegaConf.to_yaml(cfg, resolve=False).encode()).hexdigest()[:16]
 
 
 def owner() -> dict:
@@ -103,8 +112,8 @@ def _recorded_value(run_dir: Path) -> float | None:
     return metrics.get("final", {}).get(monitor) if monitor else None
 
 
-def plan(run_dir: Path, overrides: list[str], stale_after_min: float = 60.0) -> Plan:
-    """What a multirun job does with its folder `run_dir`, given the job's own overrides."""
+def plan(run_dir: Path, overrides: list[str], stale_after_min: float = 60.0, digest: str | None = None) -> Plan:
+    """What a multirun job does with its folder `run_dir`, given the job's own overrides and config digest."""
     record_path = run_dir / "run.json"
     if not record_path.is_file():
         return Plan("fresh", "new job")
@@ -114,6 +123,11 @@ def plan(run_dir: Path, overrides: list[str], stale_after_min: float = 60.0) -> 
             f"{run_dir} holds a run of other overrides ({' '.join(record.get('overrides', []))}) than this job "
             f"({' '.join(overrides)}): the sweep changed but writes to the same folder; choose a new "
             "hydra.sweep.dir=<dir>, or re-run the sweep's original command")
+    if digest and record.get("config_digest") not in (None, digest):
+        raise ConfigError(
+            f"{run_dir} holds a run of the same overrides but another composed config (a file under conf/ or "
+            "genbench changed since): its results and checkpoint do not belong to this job; choose a new "
+            "hydra.sweep.dir=<dir>")
     status = record.get("status")
     if status in FINISHED:
         return Plan("skip", f"already {status}", _recorded_value(run_dir) if status == "completed" else math.nan)

@@ -6,7 +6,10 @@ A Dirac-GAN study (jobs whose config has `study.method` / `study.scheme` and who
 `dirac/converged`, e.g. `genbench -m experiment=mescheder2018/dirac_methods`) is printed instead as a
 method x update-scheme table of verdicts and final distances with the paper's finding beside each
 method (`published:` in the experiment's config), and the jobs' phase_portrait.png are tiled into
-<sweep dir>/phase_portraits.png."""
+<sweep dir>/phase_portraits.png.
+
+A paper table (jobs of `experiment=<paper>/<row>` configs, with `study.row` and `published:`) is printed with
+the published value, ours (mean ± std over seeds) and the difference per metric (genbench/paper_table.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+
+from genbench import paper_table
 
 FOLDED = ("seed=",)
 SKIPPED_PREFIXES = ("hydra.", "hardware.threads=", "resume=")
@@ -39,8 +44,8 @@ def read_job(job: Path) -> dict:
     config_path = job / ".hydra" / "config.yaml"
     config = yaml.safe_load(config_path.read_text()) or {} if config_path.is_file() else {}
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
-            "final": metrics.get("final", {}), "study": config.get("study"), "published": config.get("published"),
-            "path": job}
+            "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),
+            "published": config.get("published"), "path": job}
 
 
 def label_settings(jobs: list[dict]) -> list[str]:
@@ -206,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if is_dirac_study(jobs) and not args.metrics:
         print_dirac(jobs, args.sweep_dir, args.csv)
+        return 0
+    if paper_table.is_paper_table(jobs) and not args.metrics:  # experiment=<paper>/<row> jobs: conf/experiment
+        paper_table.print_table(jobs, args.sweep_dir, args.csv)
         return 0
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)

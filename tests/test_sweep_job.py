@@ -17,9 +17,10 @@ from genbench.sweep_job import owner, plan
 OVERRIDES = ["model=gan", "seed=1"]
 
 
-def write_run(folder, status, overrides=OVERRIDES, checkpoint=True, who=None, final=None, steps=40):
+def write_run(folder, status, overrides=OVERRIDES, checkpoint=True, who=None, final=None, steps=40, digest="abc"):
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"status": status, "overrides": overrides, "generator_steps": steps, "owner": who or owner()}
+    record = {"status": status, "overrides": overrides, "generator_steps": steps, "owner": who or owner(),
+              "config_digest": digest}
     (folder / "run.json").write_text(json.dumps(record))
     if checkpoint:
         (folder / "checkpoints").mkdir(exist_ok=True)
@@ -83,3 +84,20 @@ def test_folder_of_other_overrides_is_refused(tmp_path):
         plan(folder, ["model=wgan", "seed=1"])
     # Hydra's own and resume= overrides do not make a run different
     assert plan(folder, [*OVERRIDES, "hydra.launcher.n_jobs=2", "resume=null"]).action == "skip"
+
+
+def test_same_overrides_but_a_changed_config_is_refused(tmp_path):
+    folder = write_run(tmp_path / "a", "interrupted", digest="abc")
+    assert plan(folder, OVERRIDES, digest="abc").action == "resume"
+    with pytest.raises(ConfigError, match="another composed config"):
+        plan(folder, OVERRIDES, digest="def")  # e.g. conf/budget/smoke.yaml changed the network width
+
+
+def test_config_digest_ignores_what_the_environment_resolves():
+    from omegaconf import OmegaConf
+
+    from genbench.sweep_job import config_digest
+
+    a = OmegaConf.create({"cache": "${oc.env:HOME}/x", "width": 16})
+    assert config_digest(a) == config_digest(OmegaConf.create({"cache": "${oc.env:HOME}/x", "width": 16}))
+    assert config_digest(a) != config_digest(OmegaConf.create({"cache": "${oc.env:HOME}/x", "width": 8}))
