@@ -116,7 +116,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
             log.info("resuming from %s", ckpt)
         trainer.fit(module, datamodule=data, ckpt_path=ckpt)
         status = "diverged" if module.status == "diverged" else "completed"
-        evaluator.write(status)
+        if trainer.is_global_zero:
+            evaluator.write(status)
         record.finish(status, module.g_step)
         log.info("run %s: %s after %d generator steps; outputs in %s", run_dir.name, status, module.g_step, run_dir)
         _finish_wandb(loggers)

@@ -77,11 +77,21 @@ class RunRecord:
         self.write()
 
     def write(self) -> None:
+        if _global_rank() != 0:  # DDP under SLURM: every rank runs the job; rank 0 keeps the record
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.data, indent=2) + "\n")
         os.replace(tmp, self.path)
 
+
+
+def _global_rank() -> int:
+    """This process's rank, from the launcher's environment (known before the Trainer exists)."""
+    for key in ("RANK", "SLURM_PROCID", "SUBMITIT_LOCAL_GLOBALID"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
 
 
 def environment_device() -> str:
