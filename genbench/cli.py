@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genbench.errors import GenbenchError
+from genbench.hparams import register_resolvers
 from genbench.resume import resume_overrides
 
 log = logging.getLogger("genbench")
@@ -48,6 +49,7 @@ def _task(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     sys.argv = [sys.argv[0], *resume_overrides(sys.argv[1:])]
+    register_resolvers()
     _task()
 
 

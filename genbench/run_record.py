@@ -11,6 +11,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from genbench.sweep_job import owner
+
 PACKAGES = ("genbench", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "numpy", "wandb")
 
 
@@ -51,6 +53,7 @@ class RunRecord:
             "git_sha": git_sha(),
             "versions": versions(),
             "host": socket.gethostname(),
+            "owner": owner(),  # host, pid, SLURM job: lets a re-run sweep tell a live run from a dead one
             "device": None,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "wall_time_s": 0.0,
@@ -74,11 +77,21 @@ class RunRecord:
         self.write()
 
     def write(self) -> None:
+        if _global_rank() != 0:  # DDP under SLURM: every rank runs the job; rank 0 keeps the record
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.data, indent=2) + "\n")
         os.replace(tmp, self.path)
 
+
+
+def _global_rank() -> int:
+    """This process's rank, from the launcher's environment (known before the Trainer exists)."""
+    for key in ("RANK", "SLURM_PROCID", "SUBMITIT_LOCAL_GLOBALID"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
 
 
 def environment_device() -> str:

@@ -8,6 +8,8 @@ method x update-scheme table of verdicts and final distances with the paper's fi
 method (`published:` in the experiment's config), and the jobs' phase_portrait.png are tiled into
 <sweep dir>/phase_portraits.png.
 
+A paper table (jobs of `experiment=<paper>/<row>` configs, with `study.row` and `published:`) is printed with
+the published value, ours (mean ± std over seeds) and the difference per metric (genbench/paper_table.py).
 Otherwise, an experiment's `published: {metric, value}` (e.g. experiment=pythae2022/vae) shows in a last
 column, and a VAE sweep (final elbo/rate and elbo/distortion) also gets <sweep dir>/rate_distortion.png, the
 rate-distortion plane of Alemi et al. 2018 (D against R, one point per setting, lines of D + R = const)."""
@@ -24,6 +26,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+
+from genbench import paper_table
 
 FOLDED = ("seed=",)
 SKIPPED_PREFIXES = ("hydra.", "hardware.threads=", "resume=")
@@ -43,8 +47,8 @@ def read_job(job: Path) -> dict:
     config_path = job / ".hydra" / "config.yaml"
     config = yaml.safe_load(config_path.read_text()) or {} if config_path.is_file() else {}
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
-            "final": metrics.get("final", {}), "study": config.get("study"), "published": config.get("published"),
-            "path": job}
+            "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),
+            "published": config.get("published"), "path": job}
 
 
 def label_settings(jobs: list[dict]) -> list[str]:
@@ -221,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if is_dirac_study(jobs) and not args.metrics:
         print_dirac(jobs, args.sweep_dir, args.csv)
+        return 0
+    if paper_table.is_paper_table(jobs) and not args.metrics:  # experiment=<paper>/<row> jobs: conf/experiment
+        paper_table.print_table(jobs, args.sweep_dir, args.csv)
         return 0
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)

@@ -8,6 +8,8 @@
 #   - else `torch==$GENBENCH_TORCH_VERSION` (default 2.13.0, the version genbench is tested with), which
 #     takes a local CPU wheel when pip's find-links offers one (as on our CPU machines).
 # GENBENCH_EDITABLE=0 installs a regular (non-editable) copy.
+# Extras: test (pytest, ruff) and cluster (hydra-submitit-launcher, hydra-optuna-sweeper with the optuna and
+# SQLAlchemy they work with); GENBENCH_EXTRAS=test installs without the cluster ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -21,9 +23,10 @@ else
   pip_install "torch==${GENBENCH_TORCH_VERSION:-2.13.0}"
 fi
 
+EXTRAS=${GENBENCH_EXTRAS:-test,cluster}
 if [ "${GENBENCH_EDITABLE:-1}" = "0" ]; then
-  pip_install ".[test]"
+  pip_install ".[$EXTRAS]"
 else
-  pip_install -e ".[test]"
+  pip_install -e ".[$EXTRAS]"
 fi
 echo "install.sh: genbench installed; run \`genbench\` for the default experiment, \`python -m pytest\` for the tests"

@@ -20,7 +20,7 @@ from genbench.losses.wasserstein import WassersteinLoss
 from genbench.regs.base import Regularizer
 
 CONF = importlib.resources.files("genbench.conf")
-OPTIONAL_GROUPS = ("experiment", "debug")  # `experiment: null`, `debug: null` in the defaults list
+OPTIONAL_GROUPS = ("experiment", "debug", "budget", "hparams_search")  # `null` in the defaults list
 NOT_GROUPS = ("hydra",)  # Hydra's own help override, not a genbench group
 # options with a mandatory value, or that need another option
 EXTRA = {"dataset=folder": ["dataset.root=/tmp"], "metrics=infogan": ["model=infogan"]}

@@ -15,41 +15,60 @@ from torch.utils.data import DataLoader, Dataset
 class TensorBatches:
     """Shuffled batches of rows of `data`, re-shuffled each epoch from a seeded generator.
 
-    With several processes (DDP) each rank takes its own slice of the permutation.
+    With several processes (DDP) each rank takes its own slice of the permutation. `skip` batches are
+    passed over first (drawing the permutations of the epochs they span), so a resumed run sees exactly
+    the batches an uninterrupted one would have seen.
     """
 
-    def __init__(self, data: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(self, data: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 skip: int = 0):
         if batch_size > len(data):
             raise ValueError(f"dataset.batch_size={batch_size} is larger than the dataset ({len(data)} items)")
         self.data, self.batch_size = data, batch_size
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         self.per_rank = len(data) // world_size
+        self.skip = skip
 
     def __len__(self) -> int:
         return self.per_rank // self.batch_size
 
     def __iter__(self):
+        epochs, offset = divmod(self.skip, len(self))
+        self.skip = 0
+        for _ in range(epochs):
+            torch.randperm(len(self.data), generator=self.generator)
         order = torch.randperm(len(self.data), generator=self.generator)
         order = order[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        for start in range(offset * self.batch_size, len(self) * self.batch_size, self.batch_size):
             yield self.data[order[start:start + self.batch_size]]
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
 
 
 class GenDataModule(pl.LightningDataModule):
-    """Wraps a dataset object (toy, IDX, CIFAR, folder) for training."""
+    """Wraps a dataset object (toy, IDX, CIFAR, folder) for training.
+
+    It counts the training batches handed to the model and keeps the count in checkpoints: a resumed run
+    of in-memory data continues with the next batch of the same permutation (image folders restart the
+    epoch's shuffle)."""
 
     def __init__(self, dataset, batch_size: int, seed: int, num_workers: int = 0):
         super().__init__()
         self.dataset, self.batch_size, self.seed, self.num_workers = dataset, batch_size, seed, num_workers
         self.train_data: torch.Tensor | Dataset | None = None
         self._other_splits: dict[str, torch.Tensor | Dataset] = {}
+        self.batches_seen = 0  # training batches handed to the model (prefetched ones not counted)
+        self._skip = 0         # batches to pass over after a resume
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training:
+            self.batches_seen += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"batches_seen": self.batches_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches_seen = self._skip = int(state.get("batches_seen", 0))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -70,7 +89,8 @@ class GenDataModule(pl.LightningDataModule):
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
         if isinstance(self.train_data, torch.Tensor):
-            return TensorBatches(self.train_data, self.batch_size, self.seed, rank, world)
+            skip, self._skip = self._skip, 0
+            return TensorBatches(self.train_data, self.batch_size, self.seed, rank, world, skip)
         return DataLoader(self.train_data, batch_size=self.batch_size, shuffle=True, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           generator=torch.Generator().manual_seed(self.seed))

@@ -47,11 +47,16 @@ class GenerativeModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- checkpoint counters
     def counters(self) -> dict:
-        """What the checkpoint keeps besides the weights and optimizer states (under "genbench")."""
-        return {"g_step": self.g_step}
+        """What the checkpoint keeps besides the weights and optimizer states (under "genbench"): the step and the
+        statistics since the last log point, so a resumed run logs the same means as an uninterrupted one."""
+        return {"g_step": self.g_step, "latest": self.latest,
+                "stats": ({k: v.cpu() for k, v in self._sums.items()}, dict(self._counts))}
 
     def load_counters(self, state: dict) -> None:
         self.g_step = state.get("g_step", 0)
+        self.latest = dict(state.get("latest", {}))
+        sums, counts = state.get("stats", ({}, {}))
+        self._sums, self._counts = {k: v.to(self.device) for k, v in sums.items()}, dict(counts)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["genbench"] = self.counters()

@@ -65,10 +65,11 @@ class GANModule(GenerativeModule):
                 *(reg.configure_optimizer() for reg in self.reg_nets.values())]
 
     def counters(self) -> dict:
-        return {"g_step": self.g_step, "d_count": self.d_count}
+        return {**super().counters(), "d_count": self.d_count}
 
     def load_counters(self, state: dict) -> None:
-        self.g_step, self.d_count = state.get("g_step", 0), state.get("d_count", 0)
+        super().load_counters(state)
+        self.d_count = state.get("d_count", 0)
 
     # ----------------------------------------------------------------- sampling
     @property

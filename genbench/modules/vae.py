@@ -76,10 +76,10 @@ class VAEModule(GenerativeModule):
 
     def counters(self) -> dict:
         state = self._data_rng.get_state() if self._data_rng is not None else self._data_rng_state
-        return {"g_step": self.g_step, "data_rng": state}
+        return {**super().counters(), "data_rng": state}
 
     def load_counters(self, state: dict) -> None:
-        self.g_step = state.get("g_step", 0)
+        super().load_counters(state)
         self._data_rng, self._data_rng_state = None, state.get("data_rng")
 
     # ----------------------------------------------------------------- the model

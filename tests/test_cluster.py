@@ -1,0 +1,131 @@
+"""Sweeps the cluster way, end to end through the `genbench` executable: hydra-submitit-launcher's local
+executor (the code path of hardware=slurm), the time-limit signal with checkpoint and requeue, re-running
+an interrupted sweep, and what hardware=slurm asks SLURM for."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import genbench_env, read_json, run_genbench
+
+pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra: pip install .[cluster]")
+
+# 300 generator steps of the default ring8 GAN, one thread (the same losses in every process), evaluated at 150, 300.
+FAST = ["logger=none", "train.max_steps=300", "train.checkpoint_every=50", "train.log_every=50", "metrics.every=150",
+        "metrics.n=500", "hardware.threads=1"]
+# Two jobs of the same seed: the one interrupted must end exactly where the other does.
+TWINS = "seed=0,0"
+
+
+def final(run: Path) -> dict:
+    """The final evaluation without its timings."""
+    return {k: v for k, v in read_json(run / "metrics.json")["final"].items() if not k.startswith("time/")}
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while not path.is_file():
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+
+
+def test_submitit_local_sweep_survives_the_time_limit_signal_and_table_reads_it(tmp_path):
+    """Two jobs through the submitit local executor. Job 0 gets SIGUSR2, what SLURM sends before the time
+    limit: it saves last.ckpt, submitit requeues it, and the requeued job resumes in its own folder to the
+    very numbers of its uninterrupted twin (job 1)."""
+    proc = subprocess.Popen(["genbench", "-m", "hardware=local_parallel", TWINS, "hydra.sweep.dir=sweep", *FAST],
+                            cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    job0 = tmp_path / "sweep" / "0"
+    wait_for(job0 / "checkpoints" / "last.ckpt", proc)
+    pid = read_json(job0 / "run.json")["owner"]["pid"]
+    os.kill(pid, signal.SIGUSR2)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    log = (job0 / "genbench.log").read_text()
+    assert "received SIGUSR2" in log and "Requeued job" in log and "resuming from" in log, log[-3000:]
+    record = read_json(job0 / "run.json")
+    assert record["status"] == "completed" and record["attempts"] == 2 and record["generator_steps"] == 300
+    twin = tmp_path / "sweep" / "1"
+    assert read_json(twin / "run.json")["attempts"] == 1
+    assert final(job0) == final(twin)
+    assert list((tmp_path / "sweep" / ".submitit").glob("*/*_0_log.out")), "not run by submitit"
+    table = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    assert "2 jobs in sweep" in table.stdout and "| 2 | 2 completed |" in table.stdout, table.stdout
+
+
+def test_sweep_killed_with_sigterm_resumes_when_the_same_command_runs_again(tmp_path):
+    """Hydra's basic launcher: SIGTERM stops the sweep in job 0; the same command again resumes job 0 (to the
+    numbers of its uninterrupted twin, job 1) and runs job 1; a third time trains nothing."""
+    command = ["-m", TWINS, "hydra.sweep.dir=sweep", *FAST]
+    proc = subprocess.Popen(["genbench", *command], cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    job0, job1 = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    wait_for(job0 / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    stopped = read_json(job0 / "run.json")
+    assert stopped["status"] == "interrupted" and 0 < stopped["generator_steps"] < 300, out[-2000:]
+    assert not job1.exists()  # the sweep stopped with its first job
+
+    again = run_genbench(command, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = again.stdout + again.stderr
+    assert f"job {job0}: interrupted at generator step {stopped['generator_steps']}: resuming" in said, said[-3000:]
+    for job, attempts in ((job0, 2), (job1, 1)):
+        record = read_json(job / "run.json")
+        assert (record["status"], record["attempts"], record["generator_steps"]) == ("completed", attempts, 300)
+    assert final(job0) == final(job1)
+    assert [h["step"] for h in read_json(job0 / "metrics.json")["history"]] == [150, 300]
+
+    third = run_genbench(command, tmp_path)  # everything finished: nothing is trained again
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert (third.stdout + third.stderr).count(": already completed") == 2
+    assert read_json(job0 / "run.json")["attempts"] == 2
+
+
+def test_slurm_hardware_asks_slurm_for_what_the_config_says(tmp_path, monkeypatch):
+    """hardware=slurm -> the sbatch script submitit writes: resources from conf/hardware/slurm.yaml and the
+    command line, one task per GPU, the time-limit signal, and the requeue budget."""
+    pytest.importorskip("submitit")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 0\n")  # submitit's SLURM executor looks for srun on PATH
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("genbench.conf", version_base="1.3"):
+        cfg = compose("config", ["hardware=slurm", "hardware.partition=gpu", "hardware.account=proj42",
+                                 "hardware.devices=4", "hardware.time_min=240", "hardware.mem_gb=128"],
+                      return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    OmegaConf.resolve(cfg)
+    params = cfg.hydra.launcher
+    assert (params.tasks_per_node, params.gpus_per_node, params.timeout_min) == (4, 4, 240)
+    assert (params.max_num_timeout, params.signal_delay_s) == (cfg.hardware.max_requeues, cfg.hardware.signal_delay_s)
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm", slurm_max_num_timeout=params.max_num_timeout)
+    executor.update_parameters(
+        timeout_min=params.timeout_min, nodes=params.nodes, tasks_per_node=params.tasks_per_node,
+        gpus_per_node=params.gpus_per_node, cpus_per_task=params.cpus_per_task, mem_gb=params.mem_gb,
+        slurm_partition=params.partition, slurm_account=params.account, slurm_signal_delay_s=params.signal_delay_s)
+    script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "uid")
+    for line in ("--partition=gpu", "--account=proj42", "--ntasks-per-node=4", "--gpus-per-node=4", "--time=240",
+                 "--mem=128GB", f"--signal=USR2@{cfg.hardware.signal_delay_s}", "--cpus-per-task=8"):
+        assert f"#SBATCH {line}" in script, script
+    assert yaml.safe_load(OmegaConf.to_yaml(cfg.hardware))["strategy"] == "auto"
