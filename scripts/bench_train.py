@@ -112,6 +112,10 @@ METHODS = {
     "jacobian_clamp": ("model=gan", "reg=jacobian_clamp"),
     "minibatch_disc": ("model=gan", "reg=minibatch_disc"),
     "consensus": ("model=gan", "reg=consensus"),
+    "lens": ("model=gan", "reg=lens"),
+    "bgan": ("model=bgan",),
+    "mbgan": ("model=mbgan",),
+    "infogan": ("model=infogan",),
 }
 METHOD_NETS = {"mlp2d": Case("mlp2d", ("dataset=ring8",), steps=600, warmup=50),
                "dcgan32": Case("dcgan32", ("dataset=cifar10",), steps=20, warmup=3)}
