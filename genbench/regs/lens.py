@@ -29,9 +29,15 @@ genbench's choices (the paper's text leaves them open or genbench generalizes th
   transposed convolution back), ~6x cheaper on CPU than full-resolution 3x3 convolutions of half the width;
   vectors: linear layers of `width` units.
 - its optimizer is G's (`opt: ${model.opt_g}`): the lens plays on the generator's side. It steps once per
-  generator step, after G, against the same D and on the same real batch as that step's D update.
+  generator step, after G, against the same D and on the same real batch as that step's D update, whose lens
+  forward pass (kept with its graph, handed to D detached) it reuses.
 - D sees the lensed batch through the other regularizers too: its penalties (gp, r1, ...) are taken at L(x),
   the real data D sees, and instance noise is added after the lens.
+
+Why `reg=lens` and not `model=tempered`: the paper adds the lens to any GAN (DCGAN, LSGAN, WGAN-GP), as instance
+noise is added; as a regularizer it composes with every model recipe, loss and other regularizer
+(`model=wgan_gp reg=[gp,lens]`), where a model would fix one recipe. The Regularizer interface has the hooks a
+regularizer with a network of its own needs (setup, real_view, configure_optimizer, train_step).
 
 Logged (means over the log window): reg/lens/lambda, reg/lens/distortion (E ||L(x) - x||_2, 0 once skipped),
 reg/lens/rec (L_L^R), reg/lens/adv (L_L^A), grad_norm/lens.
