@@ -62,8 +62,9 @@ class Bernoulli(Likelihood):
         return torch.bernoulli(batch.float().div_(255.0), generator=generator)
 
     def log_prob(self, logits, target):
-        # x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)) = x l - softplus(l)
-        return _sum_event(target * logits - F.softplus(logits), target.dim() - 1)
+        # x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), one fused kernel (k x B x pixels is large for the NLL)
+        values = F.binary_cross_entropy_with_logits(logits, target.expand_as(logits), reduction="none")
+        return -_sum_event(values, target.dim() - 1)
 
     def mean(self, logits):
         return torch.sigmoid(logits)
