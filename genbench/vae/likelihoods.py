@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genbench.config_checks import LIKELIHOODS
 from genbench.vae.bounds import LOG_2PI
-
-NAMES = ("bernoulli", "gaussian", "discretized_logistic")
 
 
 def _sum_event(values: torch.Tensor, event_ndim: int) -> torch.Tensor:
@@ -143,4 +142,4 @@ def build_likelihood(name: str, channels: int, sigma: float | None = None) -> Li
         return Gaussian(channels, sigma)
     if name == "discretized_logistic":
         return DiscretizedLogistic()
-    raise ValueError(f"likelihood {name!r}: choose one of {', '.join(NAMES)}")
+    raise ValueError(f"likelihood {name!r}: choose one of {', '.join(LIKELIHOODS)}")
