@@ -38,3 +38,19 @@ def test_bench_train_times_methods_against_the_ns_gan(tmp_path):
     assert [(m["method"], m["net"]) for m in methods] == [("ns_gan", "mlp2d"), ("jacobian_clamp", "mlp2d"),
                                                           ("conditioning logging", "mlp2d")]
     assert methods[0]["overhead"] == 0.0 and methods[1]["median"] > 0 and 0 <= methods[2]["overhead"] < 1
+
+
+def test_bench_vae_prints_ratios_and_checks_both_paths(tmp_path):
+    out = tmp_path / "bench_vae.json"
+    script = SCRIPT.parent / "bench_vae.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--cases", "vae", "--steps", "4", "--warmup", "1", "--rounds", "1",
+         "--threads", "1", "--nll-k", "20", "--nll-n", "10", "--retries", "0", "--json", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    train, nll = result["training"][0], result["nll"]
+    assert train["case"] == "vae" and train["plain_steps_per_s"] > 0 and train["genbench_steps_per_s"] > 0
+    assert train["same_trajectory"] and nll["same_estimate"] and nll["plain_per_s"] > 0 and nll["ratio"] > 0
+    assert "same computation: both paths ended every measurement on the same weights" in proc.stdout

@@ -19,7 +19,7 @@ from torch import nn
 from genbench.errors import ConfigError
 from genbench.modules.base import GenerativeModule, grad_norm
 from genbench.modules.optim import make_optimizer
-from genbench.vae.bounds import Terms, gaussian_kl, log_normal, log_standard_normal, reparameterize
+from genbench.vae.bounds import Terms, reparameterize
 
 
 class DecoderMean(nn.Module):
@@ -95,8 +95,7 @@ class VAEModule(GenerativeModule):
         z = reparameterize(mu, logvar, k, generator)
         params = self.decoder(z.flatten(0, 1))
         params = params.view(k, len(mu), *params.shape[1:])
-        return Terms(self.likelihood.log_prob(params, target), log_standard_normal(z), log_normal(z, mu, logvar),
-                     gaussian_kl(mu, logvar))
+        return Terms(self.likelihood.log_prob(params, target), z, mu, logvar)
 
     @property
     def sampler(self) -> nn.Module:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -42,12 +43,28 @@ def log_mean_exp(x: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
 @dataclass
 class Terms:
-    """One pass of k posterior samples for a batch of B examples."""
+    """One pass of k posterior samples for a batch of B examples. The densities of z are computed when first
+    asked for (the ELBO's step needs only log p(x|z) and the closed-form KL)."""
 
     log_px: torch.Tensor  # (k, B) log p(x | z_i)
-    log_pz: torch.Tensor  # (k, B) log p(z_i)
-    log_qz: torch.Tensor  # (k, B) log q(z_i | x)
-    kl: torch.Tensor      # (B, z_dim) closed-form KL(q(z|x) || p(z)) per latent dimension
+    z: torch.Tensor       # (k, B, z_dim) the samples z_i ~ q(z|x)
+    mu: torch.Tensor      # (B, z_dim) the posterior's means
+    logvar: torch.Tensor  # (B, z_dim) and log-variances
+
+    @cached_property
+    def kl(self) -> torch.Tensor:
+        """(B, z_dim) closed-form KL(q(z|x) || p(z)) per latent dimension."""
+        return gaussian_kl(self.mu, self.logvar)
+
+    @cached_property
+    def log_pz(self) -> torch.Tensor:
+        """(k, B) log p(z_i)."""
+        return log_standard_normal(self.z)
+
+    @cached_property
+    def log_qz(self) -> torch.Tensor:
+        """(k, B) log q(z_i | x)."""
+        return log_normal(self.z, self.mu, self.logvar)
 
     @property
     def rate(self) -> torch.Tensor:

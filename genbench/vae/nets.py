@@ -16,10 +16,10 @@ import math
 
 from torch import nn
 
+from genbench.config_checks import VAE_ARCHS as ARCHS
 from genbench.errors import ConfigError
 from genbench.nets._layers import size_ladder
 
-ARCHS = ("mlp", "conv")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus}
 INITS = ("default", "glorot")
 
