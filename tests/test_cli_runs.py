@@ -16,7 +16,7 @@ FAST = ["train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10
 
 def test_default_run_covers_the_ring(tmp_path):
     """`genbench` with no overrides: the embedded default leaves every promised output and a good result."""
-    result = run_genbench(["hydra.run.dir=run"], tmp_path, timeout=240)
+    result = run_genbench(["hydra.run.dir=run"], tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
     record = read_json(run / "run.json")
