@@ -11,10 +11,13 @@ A job belongs to a paper table when its config (an `experiment=<paper>/<row>` fi
       metrics: {<metric key>: <value>, ...}     (keys as in metrics.json, e.g. fid/value, is/mean)
       std: {<metric key>: <value>, ...}         (optional)
       finding: <a statement without a number>   (optional)
+      reference: <a further published value to compare with>   (optional, printed in the notes)
       checked: false                            (optional: values not re-read from the paper; flagged)
 
-so a new table is YAML files only (genbench/table.py prints it when every job carries `published.metrics`
-or `published.finding`).
+A row whose jobs differ in more than the seed (a sweep inside one row, e.g. alemi2018/beta_sweep over
+model.beta) gets one line per setting. A published metric of value null prints "–": the paper gives no number
+(a figure) or it is not transcribed yet (`checked: false` says which). So a new table is YAML files only
+(genbench/table.py prints it when every job carries `published.metrics` or `published.finding`).
 """
 
 from __future__ import annotations
@@ -45,11 +48,15 @@ def rows(jobs: list[dict]) -> tuple[list[str], list[dict]]:
     for job in jobs:
         label = f"{job['study'].get('name')}: {job['study']['row']}" if several else job["study"]["row"]
         groups[label].append(job)
+    base = {}  # each line's paper row (a row split by its sweep keeps its label before the comma)
+    for label, members in list(groups.items()):
+        base.update({swept: label for swept in _split_swept(label, members)})
+    groups = {swept: members for label, m in groups.items() for swept, members in _split_swept(label, m).items()}
     keys: list[str] = []
     for job in jobs:
         keys += [k for k in (job["published"].get("metrics") or {}) if k not in keys]
     out = []
-    order = lambda kv: (str(kv[1][0]["study"].get("name")), kv[1][0]["study"].get("order", 0), kv[0])  # noqa: E731
+    order = lambda kv: (str(kv[1][0]["study"].get("name")), kv[1][0]["study"].get("order", 0))  # noqa: E731
     for row, members in sorted(groups.items(), key=order):
         published = members[0]["published"]
         counts: dict[str, int] = defaultdict(int)
@@ -64,9 +71,20 @@ def rows(jobs: list[dict]) -> tuple[list[str], list[dict]]:
             cells[key] = {"paper": paper, "paper_std": (published.get("std") or {}).get(key), "ours": ours,
                           "diff": diff}
         status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        out.append({"row": row, "jobs": len(members), "status": status, "cells": cells, "published": published,
-                    "caveats": _caveats(done, published)})
+        out.append({"row": row, "base": base[row], "jobs": len(members), "status": status, "cells": cells,
+                    "published": published, "caveats": _caveats(done, published)})
     return keys, out
+
+
+def _split_swept(label: str, members: list[dict]) -> dict[str, list[dict]]:
+    """One line per setting where a row's jobs differ in more than the seed (a row that is itself a sweep, e.g.
+    alemi2018/beta_sweep's model.beta): "beta-VAE, model.beta=4", in the order the sweep ran them."""
+    shared = set.intersection(*(set(j.get("overrides", [])) for j in members))
+    out: dict[str, list[dict]] = {}
+    for job in members:
+        swept = " ".join(o for o in job.get("overrides", []) if o not in shared)
+        out.setdefault(f"{label}, {swept}" if swept else label, []).append(job)
+    return out
 
 
 def _caveats(done: list[dict], published: dict) -> list[str]:
@@ -83,7 +101,10 @@ def _caveats(done: list[dict], published: dict) -> list[str]:
     if published.get("n_samples") and ours_n and ours_n != [published["n_samples"]]:
         notes.append(f"samples: {', '.join(map(str, ours_n))} (the paper: {published['n_samples']})")
     if published.get("checked") is False:
-        notes.append("published values not re-checked against the paper")
+        if any(v is not None for v in (published.get("metrics") or {}).values()):
+            notes.append("published values not re-checked against the paper")
+        else:
+            notes.append("no published number recorded: fill in published.metrics from the source")
     return notes
 
 
@@ -124,15 +145,22 @@ def markdown(keys: list[str], table: list[dict]) -> str:
 
 
 def notes(table: list[dict]) -> str:
+    """Source, protocol, finding and caveats: once per paper row (the lines of a swept row share them)."""
     lines = []
     for row in table:
+        siblings = [r for r in table if r["base"] == row["base"]]
+        if row is not siblings[0]:
+            continue
+        caveats = list(dict.fromkeys(c for r in siblings for c in r["caveats"]))
         pub = row["published"]
-        lines.append(f"- {row['row']}: {pub.get('source', 'source not stated')}"
+        lines.append(f"- {row['base']}: {pub.get('source', 'source not stated')}"
                      + (f"; protocol: {pub['protocol']}" if pub.get("protocol") else ""))
         if pub.get("finding"):
             lines.append(f"  finding: {pub['finding']}")
-        if row["caveats"]:
-            lines.append(f"  * not comparable as is: {'; '.join(row['caveats'])}")
+        if pub.get("reference"):
+            lines.append(f"  reference: {pub['reference']}")
+        if caveats:
+            lines.append(f"  * not comparable as is: {'; '.join(caveats)}")
     return "\n".join(lines)
 
 

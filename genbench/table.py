@@ -10,9 +10,9 @@ method (`published:` in the experiment's config), and the jobs' phase_portrait.p
 
 A paper table (jobs of `experiment=<paper>/<row>` configs, with `study.row` and `published:`) is printed with
 the published value, ours (mean ± std over seeds) and the difference per metric (genbench/paper_table.py).
-Otherwise, an experiment's `published: {metric, value}` (e.g. experiment=pythae2022/vae) shows in a last
-column, and a VAE sweep (final elbo/rate and elbo/distortion) also gets <sweep dir>/rate_distortion.png, the
-rate-distortion plane of Alemi et al. 2018 (D against R, one point per setting, lines of D + R = const)."""
+A VAE sweep (final elbo/rate and elbo/distortion; a paper table or not) also gets
+<sweep dir>/rate_distortion.png, the rate-distortion plane of Alemi et al. 2018 (D against R, one point per
+setting, lines of D + R = const)."""
 
 from __future__ import annotations
 
@@ -76,8 +76,7 @@ def summarize(jobs: list[dict], metrics: list[str] | None = None) -> tuple[list[
             counts[job["status"]] += 1
         done = [j for j in members if j["status"] == "completed"]
         row = {"setting": setting, "n": len(members),
-               "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-               "published": published_value(members[0].get("published"))}
+               "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))}
         for name in names:
             values = [float(j["final"][name]) for j in done if name in j["final"]]
             values = [v for v in values if math.isfinite(v)]
@@ -85,13 +84,6 @@ def summarize(jobs: list[dict], metrics: list[str] | None = None) -> tuple[list[
                          len(values)) if values else None
         rows.append(row)
     return names, rows
-
-
-def published_value(published: dict | None) -> str | None:
-    """"89.78 nll/value" from an experiment's `published: {metric, value}` block (None when it has no value)."""
-    if not isinstance(published, dict) or "value" not in published or "metric" not in published:
-        return None
-    return f"{published['value']} {published['metric']}"
 
 
 def _fmt(cell) -> str:
@@ -102,13 +94,10 @@ def _fmt(cell) -> str:
 
 
 def markdown(names: list[str], rows: list[dict]) -> str:
-    published = any(row.get("published") for row in rows)  # an experiment's `published:` value and metric
-    header = ["setting", "jobs", "status", *names, *(["published"] if published else [])]
+    header = ["setting", "jobs", "status", *names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["setting"], str(row["n"]), row["status"], *(_fmt(row[n]) for n in names)]
-        if published:
-            cells.append(row.get("published") or "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -226,12 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     if is_dirac_study(jobs) and not args.metrics:
         print_dirac(jobs, args.sweep_dir, args.csv)
         return 0
-    if paper_table.is_paper_table(jobs) and not args.metrics:  # experiment=<paper>/<row> jobs: conf/experiment
-        paper_table.print_table(jobs, args.sweep_dir, args.csv)
-        return 0
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)
-    if args.csv:
+    if paper_table.is_paper_table(jobs) and not args.metrics:  # experiment=<paper>/<row> jobs: conf/experiment
+        paper_table.print_table(jobs, args.sweep_dir, args.csv)
+    elif args.csv:
         write_csv(names, rows, sys.stdout)
     else:
         print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_genbench
+from conftest import REPO, genbench_env, run_genbench
 
 from genbench import paper_table, table
 
 EXPERIMENTS = sorted(str(p.relative_to(REPO / "conf" / "experiment"))[:-5]
                      for p in (REPO / "conf" / "experiment").rglob("*.yaml"))
-PAPERS = ("mimicry2019", "miyato2018", "khrulkov2018")
+PAPERS = ("mimicry2019", "miyato2018", "khrulkov2018", "lucas2018")
 ROWS = [e for e in EXPERIMENTS if e.startswith(PAPERS) and not e.endswith("/table") and "/_" not in e]
 
 
@@ -135,3 +135,53 @@ def test_dirac_and_plain_sweeps_are_not_paper_tables():
     dirac = [{"study": {"method": "R1", "scheme": "alternating"}, "published": {"converges": True}}]
     plain = [{"study": None, "published": None}]
     assert not paper_table.is_paper_table(dirac) and not paper_table.is_paper_table(plain)
+
+
+def test_a_swept_row_gets_one_line_per_setting_and_its_notes_once(tmp_path, capsys):
+    """alemi2018/beta_sweep: one paper row swept over model.beta -> one line per beta (sweep order, seeds folded),
+    the source and finding printed once; null published values print "–" and no caveat when not `checked: false`."""
+    published = {"source": "Alemi et al. 2018", "metrics": {"elbo/rate": None}, "finding": "R falls as beta grows"}
+    for name, (beta, seed, rate) in enumerate([(8, 0, 1.0), (8, 1, 3.0), (0.5, 0, 40.0)]):
+        job = tmp_path / str(name)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- experiment=alemi2018/beta_sweep\n- model.beta={beta}\n"
+                                                       f"- seed={seed}\n")
+        config = {"study": {"name": "alemi2018", "row": "beta-VAE", "order": 1}, "published": published}
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        (job / "run.json").write_text(json.dumps({"status": "completed"}))
+        (job / "metrics.json").write_text(json.dumps({"final": {"elbo/rate": rate, "elbo/distortion": 100 - rate},
+                                                      "protocol": {"dataset": "mnist"}}))
+    assert table.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("| beta-VAE")]
+    assert lines == ["| beta-VAE, model.beta=8 | 2 | 2 completed | – | 2 ± 1.4 (n=2) | – |",
+                     "| beta-VAE, model.beta=0.5 | 1 | 1 completed | – | 40 (n=1) | – |"]
+    assert out.count("finding: R falls as beta grows") == 1 and "not comparable" not in out
+    assert (tmp_path / "rate_distortion.png").is_file()
+
+
+def test_unrecorded_published_numbers_are_flagged_as_such(sweep, capsys):
+    b = {"source": "Paper, Table 1", "metrics": {"fid/value": None}, "checked": False}
+    (sweep / "3" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+        {"study": {"name": "p", "row": "B", "order": 2}, "published": b}))
+    assert table.main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "no published number recorded: fill in published.metrics from the source" in out
+
+
+def test_vae_tables_smoke_run_and_print(tmp_path, mnist_root):
+    """pythae2022/table (VAE, IWAE) and alemi2018/beta_sweep (two betas) under budget=smoke, then genbench-table."""
+    env = genbench_env(GENBENCH_DATA=str(mnist_root))
+    for args in (["experiment=pythae2022/table", "seed=0"], ["experiment=alemi2018/beta_sweep", "model.beta=0.1,8"]):
+        result = run_genbench(["-m", *args, "budget=smoke", "hardware.threads=1"], tmp_path, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    pythae = subprocess.run(["genbench-table", "outputs/tables/pythae2022/mnist-smoke"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert pythae.returncode == 0, pythae.stderr
+    assert "| VAE | 1 | 1 completed | 89.78 ± 0.01 |" in pythae.stdout
+    assert "| IWAE (k = 50) | 1 | 1 completed | 86.82 ± 0.01 |" in pythae.stdout
+    alemi = subprocess.run(["genbench-table", "outputs/tables/alemi2018/mnist-smoke"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert alemi.returncode == 0, alemi.stderr
+    assert "| beta-VAE, model.beta=0.1 |" in alemi.stdout and "| beta-VAE, model.beta=8 |" in alemi.stdout
+    assert (tmp_path / "outputs/tables/alemi2018/mnist-smoke/rate_distortion.png").is_file()

@@ -128,6 +128,21 @@ def test_importance_sampling_in_chunks_is_exact_at_the_true_posterior():
         assert torch.allclose(estimate, exact_log_px(X), atol=1e-9), (k, rows)
 
 
+def test_the_nll_loop_releases_freed_heap_memory_every_few_images(monkeypatch):
+    """Without it glibc's heap fragments under the repeated ~30 MB passes (an OOM kill at 24 GB on the 10,000
+    test images, genbench/memory.py); here: one release per TRIM_EVERY forward passes, and the call itself works."""
+    from genbench.memory import release_freed_memory
+    from genbench.vae import bounds
+
+    release_freed_memory()  # glibc's malloc_trim here; a no-op where the C library has none
+    calls = []
+    monkeypatch.setattr(bounds, "release_freed_memory", lambda: calls.append(1))
+    vae = linear_gaussian_vae()
+    images = X.repeat(20, 1)  # 20 x len(X) images, one per forward pass with rows = k
+    importance_sampled_log_likelihood(vae, images, 10, rows=10, generator=rng())
+    assert len(calls) == len(images) // bounds.TRIM_EVERY > 0
+
+
 # ---------------------------------------------------------------------------------------------------------------
 def test_discretized_logistic_is_a_distribution_over_the_256_levels():
     levels = torch.arange(256, dtype=torch.uint8).view(256, 1, 1, 1)

@@ -21,7 +21,7 @@ class ImportanceSampledNLL(LikelihoodMetric):
     headline = "nll/value"
     higher_is_better = False
 
-    def __init__(self, k: int = 5000, n: int = 10000, rows: int = 10000, split: str = "test", seed: int = 0,
+    def __init__(self, k: int = 5000, n: int = 10000, rows: int = 2000, split: str = "test", seed: int = 0,
                  family: str = "vae"):
         super().__init__(n, split, seed, family)
         self.k, self.rows = int(k), int(rows)
