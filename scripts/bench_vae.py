@@ -268,7 +268,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=2000, help="random in-memory images for training")
     parser.add_argument("--nll-k", type=int, default=1000, help="importance samples per image (0: skip NLL)")
     parser.add_argument("--nll-n", type=int, default=100, help="held-out images for the NLL estimate")
-    parser.add_argument("--rows", type=int, default=10000, help="images x samples per decoder pass")
+    parser.add_argument("--rows", type=int, default=2000, help="images x samples per decoder pass (the nll default)")
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--busy-limit", type=float, default=0.25)
     parser.add_argument("--json", type=Path, default=None)

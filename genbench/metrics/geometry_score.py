@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genbench.data.model_space import to_model_space
 from genbench.errors import ConfigError
 from genbench.metrics.topology import (
     default_gamma,
@@ -118,8 +119,7 @@ def mrlt_png(real: np.ndarray, generated: np.ndarray, path: Path, title: str) ->
 
 def model_space(items: torch.Tensor) -> np.ndarray:
     """Real items as the generator produces them, flattened: uint8 images -> [-1, 1], points unchanged."""
-    x = items.detach().cpu()
-    x = x.double() / 127.5 - 1.0 if x.dtype == torch.uint8 else x.double()
+    x = to_model_space(items.detach().cpu(), torch.float64)
     return x.reshape(len(x), -1).numpy()
 
 

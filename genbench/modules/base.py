@@ -23,6 +23,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from genbench.data.model_space import to_model_space
+
 log = logging.getLogger("genbench")
 
 
@@ -65,12 +67,7 @@ class GenerativeModule(pl.LightningModule):
         self.load_counters(checkpoint.get("genbench", {}))
 
     # ----------------------------------------------------------------- data and sampling
-    @staticmethod
-    def to_model_space(batch: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> [-1, 1]; vectors pass through."""
-        if batch.dtype == torch.uint8:
-            return batch.float().div_(127.5).sub_(1.0)
-        return batch.float()
+    to_model_space = staticmethod(to_model_space)  # uint8 images -> [-1, 1]; vectors pass through
 
     @property
     def sampler(self) -> nn.Module:
