@@ -89,6 +89,20 @@ def test_pairwise_l1_matches_broadcasting_and_is_twice_differentiable():
     assert torch.autograd.gradgradcheck(pairwise_l1, (m,))
 
 
+def test_pairwise_l1_backward_in_chunks_of_kernels_is_the_same(monkeypatch):
+    """The backward builds its sign tensor a few kernels at a time (SIGN_CHUNK floats): same gradients, also
+    when K is not a multiple of the chunk, and still twice differentiable."""
+    from genbench.regs import minibatch_disc
+
+    m = torch.randn(7, 6, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(7, 6, 6, dtype=torch.float64)
+    expected, = torch.autograd.grad(((m[:, :, None] - m[:, None]).abs().sum(-1) * weights).sum(), m)
+    monkeypatch.setattr(minibatch_disc, "SIGN_CHUNK", 2 * 6 * 6 * 3)  # 2 kernels a chunk: 4 chunks, the last of 1
+    got, = torch.autograd.grad((pairwise_l1(m) * weights).sum(), m)
+    assert torch.allclose(got, expected)
+    assert torch.autograd.gradcheck(pairwise_l1, (m,)) and torch.autograd.gradgradcheck(pairwise_l1, (m,))
+
+
 # ------------------------------------------------------------------------------------ wrapped discriminators
 
 

@@ -24,9 +24,11 @@ Choices:
   D(x_i) depends on every x_j, so the "per-sample" gradient of x_i also carries cross-sample terms
   sum_j dD(x_j)/dx_i. The penalties still run (double backprop works: `pairwise_l1` has a differentiable
   backward), but they then penalize that batch-coupled field, not the sample's own.
-- cost: N^2 B C per call; the forward keeps only (B, N, N), the backward makes an (N, N, B, C) sign tensor
-  (64 x 64 x 100 x 5 floats = 8 MB; at N = 256 131 MB). Measured on 2 CPU cores with gp0, mlp D: ~0.2 s per D
-  step at N = 64, ~1-3 s at N = 256 (ring8's default batch: the 20-step debug=fast run takes ~80 s, not ~10 s).
+- cost: N^2 B C per call; the forward keeps only (B, N, N), the backward builds the (B, N, N, C) sign tensor a
+  few kernels at a time (~8 MB each; all at once it is 131 MB at N = 256, and 2.5-3.5x slower). Measured on 2
+  idle CPU cores (scripts/bench_train.py --methods ns_gan,minibatch_disc): ring8's MLP at its batch of 256, 5.5
+  G steps/s against the plain GAN's 243 (the layer is the whole cost; 1.6 steps/s before the chunking); the
+  DCGAN at batch 64, 6.2 against 7.6 steps/s (19% overhead). Use a batch of 64 (the paper's) where you can.
 - defaults B = 100, C = 5: the authors' CIFAR-10 code (num_kernels=100, 5 dimensions per kernel); the paper's
   text gives no numbers.
 - order with spectral normalization: this wrapper replaces D's final layer. When D's final layer is already
@@ -48,6 +50,8 @@ from genbench.errors import ConfigError
 from genbench.nets._layers import SplitDiscriminator
 from genbench.regs.base import Regularizer
 
+SIGN_CHUNK = 2 ** 21  # floats in one chunk of the backward's sign tensor
+
 
 class _PairwiseL1(torch.autograd.Function):
     """(K, N, C) -> (K, N, N) L1 distances: torch.cdist's forward (no (K, N, N, C) tensor kept), and a backward
@@ -62,9 +66,15 @@ class _PairwiseL1(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (m,) = ctx.saved_tensors
-        sym = grad + grad.transpose(1, 2)                                # (K, N, N)
-        sign = torch.sign(m.unsqueeze(2) - m.unsqueeze(1)).detach()     # (K, N, N, C); d sign = 0 a.e.
-        return torch.matmul(sym.unsqueeze(2), sign).squeeze(2)          # sum over j: (K, N, C)
+        m = m.detach().contiguous()                                      # d sign = 0 a.e.
+        k, n, c = m.shape
+        step = max(1, SIGN_CHUNK // (n * n * c))  # kernels per chunk: a (step, N, N, C) sign tensor of ~8 MB
+        out = []
+        for s in range(0, k, step):  # chunked: ~2.5x faster than one (K, N, N, C) tensor at N = 256 (cache)
+            g, mk = grad[s:s + step], m[s:s + step]
+            sign = (mk.unsqueeze(2) - mk.unsqueeze(1)).sign_()           # (step, N, N, C)
+            out.append(torch.einsum("kij,kijc->kic", g + g.transpose(1, 2), sign))  # sum over j: (step, N, C)
+        return torch.cat(out)
 
 
 def pairwise_l1(m: torch.Tensor) -> torch.Tensor:
@@ -84,9 +94,9 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         m = self.T(f).view(len(f), self.num_kernels, self.kernel_dim)   # M_i: (N, B, C)
         c = torch.exp(-pairwise_l1(m.transpose(0, 1)))                   # c_b(x_i, x_j): (B, N, N)
-        if not self.include_self:
-            c = c.masked_fill(torch.eye(len(f), dtype=torch.bool, device=f.device), 0.0)
-        return c.sum(2).t()                                              # sum over j: (N, B)
+        o = c.sum(2).t()                                                 # sum over j: (N, B)
+        # j = i adds c_b(x_i, x_i) = exp(-0) = 1 exactly (and no gradient: sign(0) = 0 in pairwise_l1's backward)
+        return o if self.include_self else o - 1.0
 
     def extra_repr(self) -> str:
         return f"num_kernels={self.num_kernels}, kernel_dim={self.kernel_dim}, include_self={self.include_self}"
