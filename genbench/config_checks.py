@@ -62,6 +62,7 @@ def _infogan_codes(cfg: DictConfig) -> None:
     for key in ("q_hidden", "traversal_steps"):
         _positive_int(cfg, f"model.codes.{key}")
 
+
 def _group_options(group: str, family: str) -> list[str]:
     """The options of a config group (loss, metrics) whose YAML belongs to `family` (no `family:` key: gan)."""
     from importlib.resources import files

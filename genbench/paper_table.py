@@ -48,16 +48,17 @@ def rows(jobs: list[dict]) -> tuple[list[str], list[dict]]:
     for job in jobs:
         label = f"{job['study'].get('name')}: {job['study']['row']}" if several else job["study"]["row"]
         groups[label].append(job)
-    base = {}  # each line's paper row (a row split by its sweep keeps its label before the comma)
-    for label, members in list(groups.items()):
-        base.update({swept: label for swept in _split_swept(label, members)})
-    groups = {swept: members for label, m in groups.items() for swept, members in _split_swept(label, m).items()}
+    lines: dict[str, list[dict]] = {}
+    base: dict[str, str] = {}  # each line's paper row (a row split by its sweep keeps its label before the comma)
+    for label, members in groups.items():
+        for line, part in _split_swept(label, members).items():
+            lines[line], base[line] = part, label
     keys: list[str] = []
     for job in jobs:
         keys += [k for k in (job["published"].get("metrics") or {}) if k not in keys]
     out = []
     order = lambda kv: (str(kv[1][0]["study"].get("name")), kv[1][0]["study"].get("order", 0))  # noqa: E731
-    for row, members in sorted(groups.items(), key=order):
+    for row, members in sorted(lines.items(), key=order):
         published = members[0]["published"]
         counts: dict[str, int] = defaultdict(int)
         for job in members:

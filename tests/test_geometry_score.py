@@ -78,8 +78,15 @@ def test_reference_and_fast_modes_give_the_same_rlts(points, kwargs):
 
 
 def test_too_many_landmarks_for_the_fast_mode():
+    from genbench.metrics import geometry_score, witness_kernel
+
+    # the config check keeps its own copy of the kernel's bound (numba loads slowly): they must agree
+    assert geometry_score.MAX_FAST_LANDMARKS == witness_kernel.MAX_LANDMARKS
     with pytest.raises(ConfigError, match="mode=reference"):
         GeometryScore(L_0=500)
+    with pytest.raises(ConfigError, match="at most 294 landmarks"):
+        GeometryScore(L_0=witness_kernel.MAX_LANDMARKS + 1)
+    GeometryScore(L_0=witness_kernel.MAX_LANDMARKS)
     GeometryScore(L_0=500, mode="reference")
 
 

@@ -35,6 +35,7 @@ class InfoGANCodes:
     def __init__(self, seed: int = 0):
         self.seed = int(seed)
         self.module = None
+        self._test: tuple[torch.Tensor, torch.Tensor] | None = None  # labelled test images, read once
 
     def applies(self, data) -> bool:
         return True
@@ -64,7 +65,7 @@ class InfoGANCodes:
 
     def _labelled(self, data, n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(images, labels): the first n of the test split, read once; None for unlabelled data."""
-        if getattr(self, "_test", None) is None or len(self._test[0]) != n:
+        if self._test is None or len(self._test[0]) != n:
             labels = data.dataset.labels("test") if data.is_image else None
             self._test = None if labels is None else (data.dataset.load("test")[:n], labels[:n])
         return self._test

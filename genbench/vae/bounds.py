@@ -22,7 +22,7 @@ import torch
 from genbench.memory import release_freed_memory
 
 LOG_2PI = math.log(2 * math.pi)
-TRIM_EVERY = 16  # forward passes of the NLL between two releases of freed heap memory
+TRIM_EVERY = 16  # image batches of the NLL (one image each when k >= rows) between releases of freed memory
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
