@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -32,9 +31,9 @@ def _task(cfg: DictConfig) -> float | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_config(cfg)
-        from genbench.run import run  # heavy: torch, Lightning
+        from genbench.run import RunContext, run  # heavy: torch, Lightning
 
-        return run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        return run(cfg, RunContext.from_hydra())
     except Exception as err:
         # a GenbenchError raised inside a constructor reaches here wrapped by Hydra's instantiate
         user = err if isinstance(err, GenbenchError) else err.__cause__

@@ -6,25 +6,36 @@ import logging
 import math
 import os
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from genbench import modules
+from genbench import distributed, modules
 from genbench.callbacks.checkpoint import LastCheckpoint
 from genbench.callbacks.evaluation import Evaluator
-from genbench.callbacks.preemption import DeferredRequeue
+from genbench.callbacks.preemption import StopOnSignal
 from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
+from genbench.launch import (
+    COLLECTIVE_TIMEOUT,
+    LocalRanks,
+    destroy_process_group,
+    external_world_size,
+    init_process_group,
+    requested_world_size,
+)
 from genbench.loggers import build_loggers
+from genbench.resume import check_checkpoint, config_identity
+from genbench.run_dir import FolderBusy, RunDir
 from genbench.run_record import RunRecord, environment_device
-from genbench.sweep_job import config_digest, plan
+from genbench.sweep_job import Plan, config_digest, plan
 
 log = logging.getLogger("genbench")
 
@@ -33,9 +44,30 @@ for noisy in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accele
               "pytorch_lightning.trainer.connectors.checkpoint_connector", "lightning.fabric"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+# Lightning's hint to prepend `srun` shows wherever SLURM is installed; genbench starts its local ranks itself.
+warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system")
 # GenDataModule resumes in-memory data at the exact batch (it counts them); image folders restart the epoch's
 # shuffle, as README says. Lightning's warning about non-resumable loaders would say less than that.
 warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
+
+
+@dataclass
+class RunContext:
+    """What a run needs to know about how it was started (from Hydra, or from rank 0 for a rank it started)."""
+
+    output_dir: str
+    overrides: list[str]
+    multirun: bool
+    name: str                 # the W&B run name: the job's overrides, or "defaults"
+    sweep: str | None = None  # the sweep folder's name (the W&B group) in a multirun
+
+    @classmethod
+    def from_hydra(cls) -> RunContext:
+        hydra_cfg = HydraConfig.get()
+        multirun = hydra_cfg.mode.name == "MULTIRUN"
+        return cls(output_dir=str(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task),
+                   multirun=multirun, name=hydra_cfg.job.override_dirname or "defaults",
+                   sweep=str(Path(hydra_cfg.sweep.dir).name) if multirun else None)
 
 
 def build_datamodule(cfg: DictConfig) -> GenDataModule:
@@ -52,45 +84,92 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list
     hw = cfg.hardware
     if hw.get("threads"):
         torch.set_num_threads(int(hw.threads))
+    elif hw.accelerator == "cpu" and requested_world_size(hw) > 1:  # CPU ranks share the cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(hw.devices)))
     if hw.get("matmul_precision"):
         torch.set_float32_matmul_precision(hw.matmul_precision)
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
     # Under SLURM the ranks are SLURM's tasks (tasks per node = devices); submitit, not Lightning, requeues.
     plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
+    strategy = hw.strategy
+    if requested_world_size(hw) > 1:
+        from pytorch_lightning.strategies import DDPStrategy
+
+        # Each backward of the GAN game touches one network (D's step, then G's): DDP must be told that the
+        # others are unused in it; Lightning prepares DDP's reducer before every manual_backward.
+        strategy = DDPStrategy(find_unused_parameters=True, timeout=COLLECTIVE_TIMEOUT,
+                               process_group_backend="gloo" if hw.accelerator == "cpu" else None)
     return pl.Trainer(
-        accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.get("num_nodes", 1), strategy=hw.strategy,
-        precision=hw.precision, plugins=plugins,
+        accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.get("num_nodes", 1), strategy=strategy,
+        precision=hw.precision, plugins=plugins, sync_batchnorm=bool(hw.get("sync_batchnorm", False)),
         max_epochs=-1, max_steps=-1, logger=loggers or False, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, default_root_dir=str(run_dir), log_every_n_steps=1,
     )
 
 
-def _check_fresh(run_dir: Path, resume: str | None) -> None:
-    """Refuse to train over a finished or running run that was not asked to resume."""
-    if resume is None and (run_dir / "checkpoints" / "last.ckpt").exists():
-        raise ConfigError(f"{run_dir} already holds a run; continue it with resume={run_dir} "
-                          "or choose another folder with hydra.run.dir=<dir>")
-
-
-def run(cfg: DictConfig, run_dir: Path) -> float | None:
-    """Train one configuration; returns the monitored metric's final value (for sweepers)."""
-    run_dir = Path(run_dir)
-    overrides = list(HydraConfig.get().overrides.task)
-    resume = bool(cfg.resume)
-    if HydraConfig.get().mode.name == "MULTIRUN" and not resume:  # each job is idempotent on its folder
-        job = plan(run_dir, overrides, cfg.rerun.stale_after_min, config_digest(cfg))
-        log.info("job %s: %s", run_dir, job.reason)
-        if job.action == "skip":
-            return job.value
-        resume = job.action == "resume"
-    else:
-        _check_fresh(run_dir, cfg.resume)
-    record = RunRecord(run_dir, cfg.seed, overrides)
-    record.update(config_digest=config_digest(cfg))
-    module = None
+def _decide(cfg: DictConfig, ctx: RunContext, folder: RunDir) -> Plan:
+    """Rank 0: claim the folder (its lock) and decide what this run does with it."""
+    if ctx.multirun and not cfg.resume:  # each job is idempotent on its folder
+        return plan(folder, ctx.overrides, cfg.rerun.stale_after_min, config_digest(cfg))
     try:
+        folder.lock()
+    except FolderBusy as holder:
+        raise ConfigError(f"{folder.path} is being trained by {holder}: wait for it to end, or stop it first "
+                          "(a second process would train the same folder)") from None
+    if cfg.resume:
+        check_checkpoint(folder, config_identity(cfg))
+        return Plan("resume", "resume=")
+    if folder.holds_a_run():
+        folder.unlock()
+        raise ConfigError(f"{folder.path} already holds a run; continue it with resume={folder.path} "
+                          "or choose another folder with hydra.run.dir=<dir>")
+    return Plan("fresh", "new run")
+
+
+def _decide_together(cfg: DictConfig, ctx: RunContext, folder: RunDir) -> Plan:
+    """Ranks started by a scheduler: rank 0 decides and tells the others (an error ends every rank)."""
+    decided = None
+    if distributed.rank() == 0:
+        try:
+            decided = _decide(cfg, ctx, folder)
+        except ConfigError as err:
+            distributed.broadcast_from_rank0(("error", str(err)))
+            raise
+    decided = distributed.broadcast_from_rank0(decided)
+    if isinstance(decided, tuple):  # rank 0 refused: it reports the error, the others leave quietly
+        raise SystemExit(2)
+    return decided
+
+
+def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float | None:
+    """Train one configuration on this rank; returns the monitored metric's final value (for sweepers).
+
+    `decided`: rank 0's decision, handed to the ranks it started itself (genbench/launch.py)."""
+    folder = RunDir(ctx.output_dir)
+    run_dir = folder.path
+    world = requested_world_size(cfg.hardware)
+    if external_world_size() > 1:  # SLURM or rank 0 started this rank: join the group first
+        init_process_group(cfg.hardware.accelerator)
+        decided = decided or _decide_together(cfg, ctx, folder)
+    elif decided is None:
+        decided = _decide(cfg, ctx, folder)
+    if ctx.multirun:
+        log.info("job %s: %s", run_dir, decided.reason)
+    if decided.action == "skip":
+        return decided.value
+    resume = decided.action == "resume"
+    record = RunRecord(run_dir, cfg.seed, ctx.overrides)
+    record.update(config_digest=config_digest(cfg), config_identity=config_identity(cfg), world_size=world)
+    module, ranks, last = None, None, None
+    try:
+        if world > 1 and external_world_size() == 1:  # this process is rank 0 and starts the others
+            payload = {"config": OmegaConf.to_yaml(cfg, resolve=True), "context": asdict(ctx),
+                       "decided": asdict(decided)}
+            ranks = LocalRanks(world, payload, on_failure=lambda why: record.finish(
+                "failed", module.g_step if module else 0, error=why))
+            init_process_group(cfg.hardware.accelerator)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         data = build_datamodule(cfg)
         data.setup("fit")  # reads the data now: a missing file fails before anything is built
@@ -98,29 +177,31 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
         evaluator = Evaluator(run_dir, metrics, cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
                               cfg.metrics.mode, protocol=_protocol(cfg, metrics))
-        last = LastCheckpoint(run_dir, cfg.train.checkpoint_every)
+        last = LastCheckpoint(run_dir, cfg.train.checkpoint_every, config_identity(cfg))
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed), last]
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
-        callbacks += [c for c in (DeferredRequeue.if_scheduled(last),) if c]  # a submitit job's time limit
-        callbacks.append(RandomState())  # last: restores the generators' states right before the first batch
+        callbacks.append(StopOnSignal(last))  # SIGINT, SIGTERM, a scheduler's time limit: save at a step boundary
+        callbacks.append(RandomState(cfg.seed))  # last: restores the generators' states right before the first batch
         wandb_id = record.data.get("wandb_id") or _new_wandb_id()
-        hydra_cfg = HydraConfig.get()
-        name = hydra_cfg.job.override_dirname or "defaults"
-        sweep = str(Path(hydra_cfg.sweep.dir).name) if hydra_cfg.mode.name == "MULTIRUN" else None
-        loggers = build_loggers(cfg, run_dir, name, wandb_id, group=sweep)
+        loggers = build_loggers(cfg, run_dir, ctx.name, wandb_id, group=ctx.sweep)
         record.update(wandb_id=wandb_id if any("Wandb" in type(lg).__name__ for lg in loggers) else None,
                       device=environment_device())
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
-        ckpt = str(run_dir / "checkpoints" / "last.ckpt") if resume else None
+        ckpt = str(folder.last_ckpt) if resume else None
         if ckpt:
             log.info("resuming from %s", ckpt)
         trainer.fit(module, datamodule=data, ckpt_path=ckpt)
         status = "diverged" if module.status == "diverged" else "completed"
         if trainer.is_global_zero:
             evaluator.write(status)
+        if status == "diverged":
+            log.error("%s", last.divergence_note(module.g_step))
         record.finish(status, module.g_step)
         log.info("run %s: %s after %d generator steps; outputs in %s", run_dir.name, status, module.g_step, run_dir)
         _finish_wandb(loggers)
+        if ranks is not None:
+            ranks.join()
+            ranks = None
         final = evaluator.history[-1] if evaluator.history else {}
         if status == "diverged":  # no result: an Optuna search marks the trial failed
             return math.nan
@@ -133,6 +214,11 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     except Exception as err:
         record.finish("failed", module.g_step if module else 0, error=f"{type(err).__name__}: {err}")
         raise
+    finally:
+        if ranks is not None:
+            ranks.stop()
+        folder.unlock()
+        destroy_process_group()
 
 
 def _protocol(cfg: DictConfig, metrics: list) -> dict:

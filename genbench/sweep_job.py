@@ -6,8 +6,11 @@ again with the same overrides in the same job folder. There the job
 - skips a finished run (run.json status completed or diverged) and returns its recorded final metric;
 - resumes an unfinished one (interrupted, failed, or running in a process that is gone) from its
   checkpoints/last.ckpt, or starts it afresh when it never wrote one;
-- leaves alone a run that is still going in another live process (same host), another SLURM job still in
-  the queue, or elsewhere with files written within `rerun.stale_after_min` minutes;
+- leaves alone a run that another live process is training: that process holds the folder's lock
+  (genbench/run_dir.py), which the kernel releases when it dies, so a dead job is resumed and a live one is never
+  trained twice, on one host or (on a shared file system with locks) across hosts. Only where the file system
+  has no locks does it fall back to run.json's owner: a live process on this host, a SLURM job still in the
+  queue, or files written within `rerun.stale_after_min` minutes;
 - refuses a folder that holds a run of other overrides, or of the same overrides composing another config
   (the sweep, or a file under conf/, changed but the folder did not).
 """
@@ -15,7 +18,6 @@ again with the same overrides in the same job folder. There the job
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import shutil
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genbench.errors import ConfigError
+from genbench.run_dir import FolderBusy, RunDir
 
 FINISHED = ("completed", "diverged")
 IGNORED = ("resume=", "hydra.")
@@ -104,20 +107,48 @@ def _still_running_elsewhere(run_dir: Path, record: dict, stale_after_min: float
 
 
 def _recorded_value(run_dir: Path) -> float | None:
-    path = run_dir / "metrics.json"
-    if not path.is_file():
+    metrics = RunDir(run_dir).read_json(RunDir(run_dir).metrics_json)
+    if metrics is None:
         return None
-    metrics = json.loads(path.read_text())
     monitor = (metrics.get("best") or {}).get("metric")
     return metrics.get("final", {}).get(monitor) if monitor else None
 
 
-def plan(run_dir: Path, overrides: list[str], stale_after_min: float = 60.0, digest: str | None = None) -> Plan:
-    """What a multirun job does with its folder `run_dir`, given the job's own overrides and config digest."""
-    record_path = run_dir / "run.json"
-    if not record_path.is_file():
+def plan(run_dir: Path | RunDir, overrides: list[str], stale_after_min: float = 60.0,
+         digest: str | None = None) -> Plan:
+    """What a multirun job does with its folder `run_dir`, given the job's own overrides and config digest.
+
+    Given a RunDir, unless it skips, the job leaves holding the folder's lock (RunDir.lock) and the caller
+    releases it; given a path, the answer is only a look and the lock is released."""
+    query = not isinstance(run_dir, RunDir)
+    folder = RunDir(run_dir) if query else run_dir
+    run_dir = folder.path
+    try:
+        locked = True
+        folder.lock()
+    except FolderBusy as holder:
+        return Plan("skip", f"still running ({holder} holds the folder)")
+    except OSError:  # no locks on this file system: fall back to run.json's owner below
+        locked = False
+    try:
+        decided = _plan_locked(folder, overrides, stale_after_min, digest, locked)
+    except ConfigError:
+        folder.unlock()
+        raise
+    if decided.action == "skip" or query:
+        folder.unlock()
+    return decided
+
+
+def _plan_locked(folder: RunDir, overrides: list[str], stale_after_min: float, digest: str | None,
+                 locked: bool) -> Plan:
+    run_dir = folder.path
+    if not folder.run_json.is_file():
         return Plan("fresh", "new job")
-    record = json.loads(record_path.read_text())
+    record = folder.read_json(folder.run_json)
+    if record is None:
+        raise ConfigError(f"{folder.run_json} is not readable JSON (a damaged record): move the folder away or "
+                          "choose a new hydra.sweep.dir=<dir>")
     if not _same_overrides(record.get("overrides", []), overrides):
         raise ConfigError(
             f"{run_dir} holds a run of other overrides ({' '.join(record.get('overrides', []))}) than this job "
@@ -131,11 +162,11 @@ def plan(run_dir: Path, overrides: list[str], stale_after_min: float = 60.0, dig
     status = record.get("status")
     if status in FINISHED:
         return Plan("skip", f"already {status}", _recorded_value(run_dir) if status == "completed" else math.nan)
-    if status == "running":
+    if status == "running" and not locked:
         elsewhere = _still_running_elsewhere(run_dir, record, stale_after_min)
         if elsewhere:
             return Plan("skip", f"still running ({elsewhere})")
-    has_checkpoint = (run_dir / CHECKPOINT).is_file()
+    has_checkpoint = folder.last_ckpt.is_file()
     if has_checkpoint:
         return Plan("resume", f"{status} at generator step {record.get('generator_steps', '?')}: resuming")
     return Plan("fresh", f"{status} before its first checkpoint: starting again")

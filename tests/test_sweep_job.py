@@ -53,7 +53,62 @@ def test_unfinished_runs_resume_from_their_checkpoint_or_start_again(tmp_path, s
     assert plan(write_run(tmp_path / "b", status, checkpoint=False), OVERRIDES).action == "fresh"
 
 
-def test_running_run_of_a_dead_process_is_resumed_a_live_one_left_alone(tmp_path):
+def hold_lock(folder) -> subprocess.Popen:
+    """Another process that holds the folder's lock (as a live genbench does) until killed."""
+    code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder / ".genbench.lock")], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_live_owner_holds_the_lock_and_is_left_alone_a_dead_one_is_resumed(tmp_path):
+    """The lock decides, not the recorded PID: a run whose owner holds the folder's lock is skipped; once that
+    process is gone (kill -9 included) the same folder resumes, even when run.json names a PID that is alive
+    now, as PID 1 is in every container (issue 13.5)."""
+    host = owner()["host"]
+    folder = write_run(tmp_path / "a", "running", who={"host": host, "pid": 1, "slurm_job_id": None})
+    holder = hold_lock(folder)
+    try:
+        busy = plan(folder, OVERRIDES)
+        assert busy.action == "skip" and "holds the folder" in busy.reason
+    finally:
+        holder.kill()
+        holder.wait()
+    assert plan(folder, OVERRIDES).action == "resume"
+    dead = write_run(tmp_path / "b", "running", who={"host": host, "pid": dead_pid(), "slurm_job_id": None})
+    assert plan(dead, OVERRIDES).action == "resume"
+
+
+def test_two_plans_race_for_one_folder_and_one_wins(tmp_path):
+    """Two identical sweeps started together: the first to lock takes the job; the other skips it."""
+    from genbench.run_dir import RunDir
+
+    first, second = RunDir(tmp_path / "0"), RunDir(tmp_path / "0")
+    assert plan(first, OVERRIDES).action == "fresh"
+    try:
+        assert plan(second, OVERRIDES).action == "skip"
+    finally:
+        first.unlock()
+    assert plan(second, OVERRIDES).action == "fresh"
+    second.unlock()
+
+
+@pytest.fixture
+def no_locks(monkeypatch):
+    """A file system without flock (some parallel file systems): run.json's owner decides instead."""
+    import errno
+
+    from genbench.run_dir import RunDir
+
+    def unsupported(self):
+        raise OSError(errno.ENOLCK, "no locks")
+
+    monkeypatch.setattr(RunDir, "lock", unsupported)
+
+
+def test_without_locks_a_dead_process_is_resumed_a_live_one_left_alone(tmp_path, no_locks):
     host = owner()["host"]
     dead = write_run(tmp_path / "a", "running", who={"host": host, "pid": dead_pid(), "slurm_job_id": None})
     assert plan(dead, OVERRIDES).action == "resume"
@@ -62,13 +117,13 @@ def test_running_run_of_a_dead_process_is_resumed_a_live_one_left_alone(tmp_path
     assert result.action == "skip" and f"process {os.getppid()}" in result.reason
 
 
-def test_requeued_slurm_job_resumes_its_own_run(tmp_path, monkeypatch):
+def test_without_locks_a_requeued_slurm_job_resumes_its_own_run(tmp_path, monkeypatch, no_locks):
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     mine = write_run(tmp_path / "a", "running", who={"host": "node7", "pid": 1, "slurm_job_id": "4242"})
     assert plan(mine, OVERRIDES).action == "resume"
 
 
-def test_run_on_another_host_is_taken_over_only_once_stale(tmp_path):
+def test_without_locks_a_run_on_another_host_is_taken_over_only_once_stale(tmp_path, no_locks):
     other = {"host": "elsewhere", "pid": 1, "slurm_job_id": None}
     fresh = write_run(tmp_path / "a", "running", who=other)
     assert plan(fresh, OVERRIDES, stale_after_min=60).action == "skip"

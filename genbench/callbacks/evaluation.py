@@ -6,22 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 
+from genbench import distributed
 from genbench.callbacks import on_schedule
 from genbench.callbacks.checkpoint import save_atomic
+from genbench.run_dir import RunDir
 
 log = logging.getLogger("genbench")
-
-
-def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, allow_nan=True) + "\n")
-    os.replace(tmp, path)
 
 
 class Evaluator(pl.Callback):
@@ -65,6 +60,8 @@ class Evaluator(pl.Callback):
             self._elapsed_before = self.history[-1].get("time/elapsed_s", 0.0) if self.history else 0.0
 
     def evaluate(self, trainer, module) -> None:
+        """Every rank calls this at the same steps. Each draws its share of the samples; what the metrics need
+        of them (features, or the samples themselves) goes to rank 0, which computes, writes and logs."""
         if module.g_step == self._done or not module.check_finite():
             return
         self._done = module.g_step
@@ -74,41 +71,64 @@ class Evaluator(pl.Callback):
         row.pop("time/wall_s", None)
         row["time/elapsed_s"] = self._elapsed_before + time.perf_counter() - self._start
         if self.metrics:
+            distributed.broadcast_buffers(module.sampler)  # every rank samples rank 0's network
             wanted = any(getattr(m, "needs_samples", True) for m in self.metrics)  # elbo/nll read the module only
-            samples = module.sample(self.n) if wanted else None
+            local = module.sample_shard(self.n) if wanted else None
+            gathered: dict = {}
             for metric in self.metrics:
-                if getattr(metric, "wants_output_dir", False):  # it draws metrics/<name>_step_<N>.png
-                    metric.output_dir = self.run_dir / "metrics" if trainer.is_global_zero else None
-                    metric.step = module.g_step
-                if getattr(metric, "wants_module", False):  # it reads the generator itself (conditioning)
-                    metric.module = module
-                row.update(metric(samples, trainer.datamodule))
-        if not trainer.is_global_zero:
-            return
+                values = self._run_metric(trainer, module, metric, local, gathered)
+                row.update(values or {})
+        better = self._record(trainer, row) if trainer.is_global_zero else None
+        if distributed.broadcast_from_rank0(better):  # saving is collective: every rank takes part
+            save_atomic(trainer, self.best_path)
+        if trainer.is_global_zero:
+            self.write(status=None)  # after best.ckpt: metrics.json never names a best step best.ckpt lacks
+
+    def _run_metric(self, trainer, module, metric, local, gathered: dict) -> dict | None:
+        """One metric on this evaluation's samples: directly with one process; with several, feature metrics
+        extract features from each rank's share and rank 0 scores them all, other metrics see all samples on
+        rank 0 (and only there; they call no collective)."""
+        rank0 = trainer.is_global_zero
+        if getattr(metric, "wants_output_dir", False):  # it draws metrics/<name>_step_<N>.png
+            metric.output_dir = self.run_dir / "metrics" if rank0 else None
+            metric.step = module.g_step
+        if getattr(metric, "wants_module", False):  # it reads the generator itself (conditioning)
+            metric.module = module
+        if not distributed.active():
+            return metric(local, trainer.datamodule)
+        if local is not None and hasattr(metric, "bank"):  # feature metrics: features from every rank
+            parts = distributed.gather_to_rank0(metric.bank.features(local, trainer.datamodule))
+            return metric.score(distributed.concat(parts), trainer.datamodule) if rank0 else None
+        if local is not None and getattr(metric, "needs_samples", True) and "samples" not in gathered:
+            parts = distributed.gather_to_rank0(local.cpu())
+            gathered["samples"] = distributed.concat(parts).to(local.device) if rank0 else None
+        return metric(gathered.get("samples"), trainer.datamodule) if rank0 else None
+
+    def _record(self, trainer, row: dict) -> bool:
+        """Rank 0: history, loggers, metrics.json; True when this row is the best so far (best.ckpt is due)."""
         self.history.append(row)
         for logger in trainer.loggers:
-            logger.log_metrics({k: v for k, v in row.items() if k != "step"}, step=module.g_step)
-        self._update_best(trainer, row)
-        self.write(status=None)
+            logger.log_metrics({k: v for k, v in row.items() if k != "step"}, step=row["step"])
+        better = self._is_better(row)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step" and not k.startswith("time/"))
-        log.info("eval at step %d: %s", module.g_step, shown)
+        log.info("eval at step %d: %s", row["step"], shown)
+        return better
 
-    def _update_best(self, trainer, row: dict) -> None:
+    def _is_better(self, row: dict) -> bool:
         value = row.get(self.monitor) if self.monitor else None
         if value is None or not math.isfinite(value):
-            return
+            return False
         better = self.best is None or (value > self.best["value"] if self.mode == "max" else value < self.best["value"])
         if better:
             self.best = {"metric": self.monitor, "mode": self.mode, "value": value, "step": row["step"]}
-            save_atomic(trainer, self.best_path)
+        return better
 
     def write(self, status: str | None) -> None:
         payload = {"protocol": self.protocol, "final": self.history[-1] if self.history else {},
                    "best": self.best, "history": self.history}
         if status:
             payload["status"] = status
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.path, payload)
+        RunDir.write_json(self.path, payload)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if on_schedule(module, self.every):

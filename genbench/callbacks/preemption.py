@@ -1,11 +1,15 @@
-"""A scheduler's time-limit signal, handled at a batch boundary: save last.ckpt, then let submitit requeue.
+"""Stopping on a signal at a step boundary: Ctrl-C (SIGINT), SIGTERM, and a scheduler's time-limit signal.
+
+A signal handler only notes the signal. At the end of the current batch every rank agrees whether any rank got
+one (genbench/distributed.py; one rank receiving it is enough), saves checkpoints/last.ckpt (a collective),
+marks the run interrupted and leaves; `genbench resume=<dir>` then ends exactly where the uninterrupted run
+would have (the state is a step boundary's, never the middle of a step). A second Ctrl-C before the boundary
+stops at once without saving: the previous checkpoint stays as it was.
 
 On SLURM (and in submitit's local executor) submitit sends SIGUSR2 (`SUBMITIT_PREEMPT_SIGNAL`) some
-`signal_delay_s` before the time limit; its handler asks hydra-submitit-launcher's `checkpoint` for the same
-job again, requeues it and exits. Run as is, that exit would land in the middle of a training step. This
-callback takes the signal over for the duration of training, waits for the end of the current batch, saves
-checkpoints/last.ckpt, and only then calls submitit's handler. The requeued job runs the same overrides in the
-same folder, where genbench resumes it (genbench/sweep_job.py).
+`signal_delay_s` before the time limit; its handler asks hydra-submitit-launcher's `checkpoint` for the same job
+again, requeues it and exits. That handler runs after the save, on rank 0; the requeued job resumes in the same
+folder (genbench/sweep_job.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import signal
 
 import pytorch_lightning as pl
 
+from genbench import distributed
 from genbench.callbacks.checkpoint import LastCheckpoint
 
 log = logging.getLogger("genbench")
@@ -25,37 +30,50 @@ def scheduler_signal() -> signal.Signals:
     return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
 
 
-class DeferredRequeue(pl.Callback):
-    def __init__(self, checkpoint: LastCheckpoint, signum: signal.Signals, handler):
-        self.checkpoint, self.signum, self.handler = checkpoint, signum, handler
-        self.pending = False
+class Interrupted(SystemExit):
+    """Training stopped on a signal after saving; the exit code says which (128 + signal number)."""
 
-    @classmethod
-    def if_scheduled(cls, checkpoint: LastCheckpoint) -> DeferredRequeue | None:
-        """The callback when a scheduler handles the signal (a submitit job), else None (nothing to defer)."""
-        signum = scheduler_signal()
-        handler = signal.getsignal(signum)
-        return cls(checkpoint, signum, handler) if callable(handler) else None
+
+class StopOnSignal(pl.Callback):
+    def __init__(self, checkpoint: LastCheckpoint):
+        self.checkpoint = checkpoint
+        self.pending: int | None = None  # the signal noted since the last batch boundary
+        self._previous: dict[int, object] = {}
+        sched = scheduler_signal()
+        handler = signal.getsignal(sched)
+        self.scheduler = (sched, handler) if callable(handler) else None  # a submitit job's requeue handler
 
     def _note(self, signum, frame) -> None:
-        self.pending = True
-        log.warning("received %s (time limit or preemption): stopping after this batch", signal.Signals(signum).name)
+        if self.pending == signal.SIGINT and signum == signal.SIGINT:  # a second Ctrl-C: stop now, save nothing
+            raise KeyboardInterrupt
+        self.pending = signum
+        log.warning("received %s: stopping at the end of this step", signal.Signals(signum).name)
 
     def on_fit_start(self, trainer, module) -> None:
-        signal.signal(self.signum, self._note)
+        # after Lightning's own handlers are in place (its SIGTERM handler would stop the ranks at different steps)
+        signums = [signal.SIGINT, signal.SIGTERM] + ([self.scheduler[0]] if self.scheduler else [])
+        for signum in signums:
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._note)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        stop = self.pending
-        if trainer.world_size > 1:  # every rank stops at the same batch (saving is collective)
-            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        stop = distributed.agree_any(self.pending is not None)
         if not stop:
             return
-        log.warning("saving %s at generator step %d, then requeueing", self.checkpoint.path, module.g_step)
-        self.checkpoint.save(trainer, module)
+        signum = self.pending if self.pending is not None else signal.SIGTERM  # another rank got it
+        log.warning("saving %s at generator step %d, then stopping (status interrupted)", self.checkpoint.path,
+                    module.g_step)
         module.status = "interrupted"
-        signal.signal(self.signum, self.handler)
-        self.handler(self.signum, None)  # submitit: checkpoint the submission, requeue, exit (rank 0 only)
-        raise SystemExit(1)  # other ranks: submitit's handler returns; leave with rank 0
+        self.checkpoint.save(trainer, module)
+        self._restore()
+        if self.scheduler and signum == self.scheduler[0]:
+            self.scheduler[1](signum, None)  # submitit: checkpoint the submission, requeue, exit (rank 0)
+        raise Interrupted(128 + int(signum))
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def teardown(self, trainer, module, stage: str) -> None:
-        signal.signal(self.signum, self.handler)
+        self._restore()

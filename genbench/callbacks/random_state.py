@@ -1,4 +1,5 @@
-"""The random number generators' states in every checkpoint, restored when a resumed run starts training.
+"""The random number generators' states in every checkpoint, restored when a resumed run starts training;
+a fresh run seeds them right before its first batch.
 
 Why: the noise each step draws comes from torch's global generator. Without its state a resumed run draws
 different noise from the step it resumes at, and ends elsewhere than the same run uninterrupted.
@@ -15,7 +16,8 @@ class RandomState(pl.Callback):
     """Saves torch (CPU and CUDA), numpy and Python states; restores them in on_train_start, the last hook
     before the first batch, so nothing done while restoring the run draws from them afterwards."""
 
-    def __init__(self):
+    def __init__(self, seed: int = 0):
+        self.seed = seed
         self._loaded: dict | None = None
 
     def state_dict(self) -> dict:
@@ -29,6 +31,10 @@ class RandomState(pl.Callback):
         self._loaded = state_dict.get("rng")
 
     def on_train_start(self, trainer, module) -> None:
+        if self._loaded is None:  # a fresh run: the stream starts here, after Lightning's setup, on every rank
+            # (Lightning's DDP setup re-seeds but a single process does not: without this, one and several
+            # ranks would draw different noise from the same seed)
+            pl.seed_everything(self.seed, workers=True, verbose=False)
         if self._loaded is not None:
             states = dict(self._loaded)
             if "numpy" in states:

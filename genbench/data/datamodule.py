@@ -11,27 +11,36 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from genbench.errors import ConfigError
+
+ON_DEVICE_MAX_BYTES = 2 << 30  # in-memory training data up to 2 GiB moves to the GPU once
+
 
 class TensorBatches:
-    """Shuffled batches of rows of `data`, re-shuffled each epoch from a seeded generator.
+    """Shuffled global batches of rows of `data`, re-shuffled each epoch from a seeded generator.
 
-    With several processes (DDP) each rank takes its own slice of the permutation. `skip` batches are
-    passed over first (drawing the permutations of the epochs they span), so a resumed run sees exactly
-    the batches an uninterrupted one would have seen.
+    `batch_size` is the global batch (all ranks together). Global batch i is rows [i*B, (i+1)*B) of the epoch's
+    permutation; rank r takes its contiguous share [i*B + r*b, i*B + (r+1)*b), b = B / W, so W ranks together see
+    exactly the batches one rank would. `skip` batches are passed over first (drawing the permutations of the
+    epochs they span), so a resumed run sees exactly the batches an uninterrupted one would have seen.
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                  skip: int = 0):
         if batch_size > len(data):
-            raise ValueError(f"dataset.batch_size={batch_size} is larger than the dataset ({len(data)} items)")
+            raise ConfigError(f"dataset.batch_size={batch_size} is larger than the dataset ({len(data)} items): "
+                              f"choose at most {len(data)}")
+        if batch_size % world_size:
+            raise ConfigError(f"dataset.batch_size={batch_size} is the global batch of {world_size} ranks: it must "
+                              f"be a multiple of {world_size}")
         self.data, self.batch_size = data, batch_size
         self.rank, self.world_size = rank, world_size
+        self.local = batch_size // world_size
         self.generator = torch.Generator().manual_seed(seed)
-        self.per_rank = len(data) // world_size
         self.skip = skip
 
     def __len__(self) -> int:
-        return self.per_rank // self.batch_size
+        return len(self.data) // self.batch_size
 
     def __iter__(self):
         epochs, offset = divmod(self.skip, len(self))
@@ -39,9 +48,9 @@ class TensorBatches:
         for _ in range(epochs):
             torch.randperm(len(self.data), generator=self.generator)
         order = torch.randperm(len(self.data), generator=self.generator)
-        order = order[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
         for start in range(offset * self.batch_size, len(self) * self.batch_size, self.batch_size):
-            yield self.data[order[start:start + self.batch_size]]
+            mine = start + self.rank * self.local
+            yield self.data[order[mine:mine + self.local]]
 
 
 class GenDataModule(pl.LightningDataModule):
@@ -84,16 +93,30 @@ class GenDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is None:
             self.train_data = self.dataset.load("train")
+            if self.batch_size > len(self.train_data):
+                raise ConfigError(f"dataset.batch_size={self.batch_size} is larger than the training split "
+                                  f"({len(self.train_data)} items): choose at most {len(self.train_data)}")
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
         if isinstance(self.train_data, torch.Tensor):
             skip, self._skip = self._skip, 0
-            return TensorBatches(self.train_data, self.batch_size, self.seed, rank, world, skip)
-        return DataLoader(self.train_data, batch_size=self.batch_size, shuffle=True, drop_last=True,
+            return TensorBatches(self._on_device(self.train_data), self.batch_size, self.seed, rank, world, skip)
+        if self.batch_size % world:
+            raise ConfigError(f"dataset.batch_size={self.batch_size} is the global batch of {world} ranks: it must "
+                              f"be a multiple of {world}")
+        # Lightning gives each rank a DistributedSampler: rank r's batch i holds its share of global batch i
+        return DataLoader(self.train_data, batch_size=self.batch_size // world, shuffle=True, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           generator=torch.Generator().manual_seed(self.seed))
+
+    def _on_device(self, data: torch.Tensor) -> torch.Tensor:
+        """In-memory data on the GPU once, when it fits comfortably: batches are then indexed where they train."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if device.type == "cuda" and data.numel() * data.element_size() <= ON_DEVICE_MAX_BYTES:
+            return data.to(device)
+        return data
 
     def real_samples(self, n: int, split: str = "train") -> torch.Tensor:
         """`n` real items (first n of a fixed permutation), as the model sees them."""

@@ -33,8 +33,15 @@ class FeatureMetric:
                 "metrics.extractor=classifier.")
         return True
 
-    def features(self, samples: torch.Tensor, data) -> tuple[dict, dict]:
-        """(generated features, real reference features of the same count)."""
-        fake = self.bank.features(samples, data)
-        real = self.bank.reference(data, len(samples))
-        return fake, real
+    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
+        return self.score(self.bank.features(samples, data), data)
+
+    def score(self, fake: dict, data) -> dict[str, float]:
+        """The metric from the generated samples' features (`fake`: pool, logits; gathered from every rank under
+        DDP), against real reference features of the same count where it compares."""
+        raise NotImplementedError
+
+    def reference(self, fake: dict, data) -> dict:
+        """Real reference features, as many as there are generated ones."""
+        n = len(next(v for v in fake.values() if v is not None))
+        return self.bank.reference(data, n)

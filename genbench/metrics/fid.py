@@ -58,8 +58,8 @@ class FID(FeatureMetric):
     headline = "fid/value"
     higher_is_better = False
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
-        fake, real = self.features(samples, data)
+    def score(self, fake: dict, data) -> dict[str, float]:
+        real = self.reference(fake, data)
         if "mu" not in real:  # fitted once per reference and kept with it in memory
             real["mu"], real["sigma"] = gaussian_stats(real["pool"])
         return {"fid/value": frechet_distance(*gaussian_stats(fake["pool"]), real["mu"], real["sigma"])}

@@ -35,8 +35,7 @@ class InceptionScore(FeatureMetric):
         super().__init__(**kwargs)
         self.splits = int(splits)
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
-        fake = self.bank.features(samples, data)
+    def score(self, fake: dict, data) -> dict[str, float]:
         if fake.get("logits") is None:
             raise ValueError("the Inception Score needs logits; these Inception weights have no fc layer")
         mean, std = inception_score(fake["logits"], self.splits)

@@ -55,7 +55,7 @@ class KID(FeatureMetric):
         super().__init__(**kwargs)
         self.subsets, self.subset_size, self.degree = int(subsets), int(subset_size), int(degree)
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
-        fake, real = self.features(samples, data)
+    def score(self, fake: dict, data) -> dict[str, float]:
+        real = self.reference(fake, data)
         mean, std = kid(real["pool"], fake["pool"], self.subsets, self.subset_size, self.degree)
         return {"kid/mean": mean, "kid/std": std}

@@ -65,6 +65,6 @@ class PRDC(FeatureMetric):
         super().__init__(**kwargs)
         self.k_pr, self.k_dc = int(k_pr), int(k_dc)
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
-        fake, real = self.features(samples, data)
+    def score(self, fake: dict, data) -> dict[str, float]:
+        real = self.reference(fake, data)
         return {f"prdc/{k}": v for k, v in prdc(real["pool"], fake["pool"], self.k_pr, self.k_dc).items()}

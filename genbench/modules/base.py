@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from genbench import distributed
 from genbench.data.model_space import to_model_space
 
 log = logging.getLogger("genbench")
@@ -61,7 +62,7 @@ class GenerativeModule(pl.LightningModule):
         self._sums, self._counts = {k: v.to(self.device) for k, v in sums.items()}, dict(counts)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["genbench"] = self.counters()
+        checkpoint.setdefault("genbench", {}).update(self.counters())
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.load_counters(checkpoint.get("genbench", {}))
@@ -80,6 +81,16 @@ class GenerativeModule(pl.LightningModule):
         if generator is None:
             return torch.randn(n, self.z_dim, device=self.device)
         return torch.randn(n, self.z_dim, generator=generator, device=generator.device)
+
+    def batch_noise(self, n_local: int) -> torch.Tensor:
+        """Latents for a training batch of `n_local` rows on this rank: its rows of one draw for the global
+        batch, so W ranks draw what one rank would (genbench/distributed.py)."""
+        return distributed.local_rows(self.noise, n_local)
+
+    def sample_shard(self, n: int) -> torch.Tensor:
+        """This rank's share of n samples for an evaluation: its rows of one draw of n latents."""
+        z = self.noise(n)[distributed.shard(n)]
+        return self.sample(len(z), z)
 
     @torch.no_grad()
     def sample(self, n: int, z: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
@@ -109,9 +120,11 @@ class GenerativeModule(pl.LightningModule):
         self._sums[key] = self._sums[key] + value if key in self._sums else value
         self._counts[key] = self._counts.get(key, 0) + 1
 
-    def check_finite(self, parameters: bool = False) -> bool:
+    def check_finite(self, parameters: bool = False, optimizers=None) -> bool:
         """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf, or, with
-        `parameters`, any weight is (checked before a checkpoint is written)."""
+        `parameters`, any weight is, or, given the trainer as `optimizers`, any optimizer state is (checked before
+        a checkpoint is written). Under DDP every rank calls it at the same steps and all agree: a NaN on one
+        rank stops every rank."""
         if self.status == "diverged":
             return False
         # A running sum is non-finite once any of its terms was: checking the sums since the last log
@@ -119,11 +132,16 @@ class GenerativeModule(pl.LightningModule):
         finite = all(bool(torch.isfinite(v)) for v in self._sums.values())
         if finite and parameters:
             finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
+        if finite and optimizers is not None:
+            from genbench.callbacks.checkpoint import optimizer_states_finite
+
+            finite = optimizer_states_finite(optimizers)
+        finite = distributed.agree_all(finite)
         if not finite:
             self.status = "diverged"
             self.trainer.should_stop = True
-            log.error("a loss became NaN or Inf at or before generator step %d: stopping (status diverged); "
-                      "checkpoints/last.ckpt keeps the last finite state", self.g_step)
+            log.error("a loss, weight or optimizer state became NaN or Inf at or before generator step %d: "
+                      "stopping (status diverged)", self.g_step)
             return False
         return True
 
@@ -135,7 +153,7 @@ class GenerativeModule(pl.LightningModule):
     def _log_stats(self) -> None:
         if not self.check_finite():
             return
-        stats = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
+        stats = {k: float(v) / self._counts[k] for k, v in distributed.mean_over_ranks(self._sums).items()}
         now, steps = time.perf_counter(), self.g_step
         start, start_steps = self._clock
         stats["time/g_steps_per_s"] = (steps - start_steps) / max(now - start, 1e-9)

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genbench import distributed
 from genbench.errors import ConfigError
 from genbench.losses.minimax import MinimaxLoss
 from genbench.losses.ns import NonSaturatingLoss
@@ -115,7 +116,7 @@ def make_symmetric(discriminator: nn.Module, shape: tuple[int, ...]) -> int:
 def mixed_batch(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, p): p ~ U[0, 1], and position i holds real[i] with probability p, else fake[i]."""
     p = torch.rand((), device=real.device)
-    take_real = torch.rand(len(real), device=real.device) < p
+    take_real = distributed.local_rows(lambda n: torch.rand(n, device=real.device), len(real)) < p
     return torch.where(take_real.view(-1, *[1] * (real.dim() - 1)), real, fake), p
 
 

@@ -205,13 +205,13 @@ class GANModule(GenerativeModule):
         """One discriminator step (alternating updates, or a D-only step between simultaneous ones)."""
         opt_d.zero_grad(set_to_none=True)
         if self.joint_regs:  # the joint field needs G's gradient at this point too; D takes its part
-            grads_d, _, stats = self.game_gradients(real, self.noise(len(real)))
+            grads_d, _, stats = self.game_gradients(real, self.batch_noise(len(real)))
             self._apply_grads(self.discriminator, grads_d)
             for key, value in stats.items():
                 if key != "loss/g":
                     self._track(key, value)
         else:
-            z = self.noise(len(real))
+            z = self.batch_noise(len(real))
             with torch.no_grad():
                 fake = self.generator(z)
             loss_d, total_d, penalties = self.d_objective(real, fake, z)
@@ -230,13 +230,13 @@ class GANModule(GenerativeModule):
         """One generator step (D's parameters frozen: no weight gradients are computed for them)."""
         opt_g.zero_grad(set_to_none=True)
         if self.joint_regs:
-            _, grads_g, stats = self.game_gradients(real, self.noise(len(real)))
+            _, grads_g, stats = self.game_gradients(real, self.batch_noise(len(real)))
             self._apply_grads(self.generator, grads_g)
             loss_g = stats["loss/g"]
             g_penalties = {name: stats[f"reg/{name}"] for name in self.g_penalty_names if f"reg/{name}" in stats}
         else:
             self.discriminator.requires_grad_(False)
-            z = self.noise(len(real))
+            z = self.batch_noise(len(real))
             fake = self.generator(z)
             loss_g = self.g_objective(fake, real, z)
             g_penalties = self.g_penalties(z, fake)
@@ -251,7 +251,7 @@ class GANModule(GenerativeModule):
 
     def _simultaneous_step(self, real: torch.Tensor, opt_d, opt_g, will_log: bool) -> None:
         """Both players' gradients at the same point, then both step."""
-        grads_d, grads_g, stats = self.game_gradients(real, self.noise(len(real)))
+        grads_d, grads_g, stats = self.game_gradients(real, self.batch_noise(len(real)))
         opt_d.zero_grad(set_to_none=True)
         opt_g.zero_grad(set_to_none=True)
         self._apply_grads(self.discriminator, grads_d)

@@ -3,8 +3,7 @@ lambda * E[(||grad D(x_p)|| - 1)^2], x_p = x + alpha * delta, delta = c * std(x)
 
 from __future__ import annotations
 
-import torch
-
+from genbench import distributed
 from genbench.regs.gp import GradientPenalty
 
 
@@ -16,6 +15,6 @@ class DRAGANPenalty(GradientPenalty):
         self.perturbation = float(perturbation)
 
     def d_penalty(self, discriminator, real, fake, step):
-        delta = self.perturbation * real.std() * torch.rand_like(real)
-        alpha = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        delta = self.perturbation * real.std() * distributed.rand_like(real)
+        alpha = distributed.rand_rows(real)
         return self.weight * self.penalty(discriminator, real + alpha * delta)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genbench import distributed
+
 
 def input_grads(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """grad_x D(x) per sample, flattened to (N, -1), differentiable (create_graph) so a penalty trains D."""
@@ -27,5 +29,5 @@ def input_grad_sq_norms(discriminator: nn.Module, x: torch.Tensor) -> torch.Tens
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """x_hat = eps * x + (1 - eps) * x_fake with eps ~ U[0, 1] per sample (WGAN-GP)."""
-    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    eps = distributed.rand_rows(real)
     return eps * real + (1 - eps) * fake

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from genbench import distributed
 from genbench.regs.base import Regularizer
 
 
@@ -21,4 +22,4 @@ class InstanceNoise(Regularizer):
 
     def perturb(self, x: torch.Tensor, step: int) -> torch.Tensor:
         std = self.current_std(step)
-        return x + std * torch.randn_like(x) if std > 0 else x
+        return x + std * distributed.randn_like(x) if std > 0 else x

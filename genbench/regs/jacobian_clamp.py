@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from genbench import distributed
 from genbench.regs.base import Regularizer
 
 
@@ -26,7 +27,7 @@ class JacobianClamp(Regularizer):
 
     def quotients(self, generator, z: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """(B,) Q per sample, fake = generator(z)."""
-        v = torch.randn_like(z)
+        v = distributed.randn_like(z)
         v = v / torch.linalg.vector_norm(v, dim=1, keepdim=True)
         moved = generator(z + self.eps * v)
         return torch.linalg.vector_norm((fake - moved).flatten(1), dim=1) / self.eps

@@ -19,6 +19,7 @@ from functools import cached_property
 
 import torch
 
+from genbench import distributed
 from genbench.memory import release_freed_memory
 
 LOG_2PI = math.log(2 * math.pi)
@@ -91,8 +92,13 @@ class Terms:
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, k: int,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """(k, B, z_dim) samples z = mu + sigma * eps from q(z|x)."""
-    eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    """(k, B, z_dim) samples z = mu + sigma * eps from q(z|x). In training (no `generator`) eps is this rank's rows
+    of one draw for the global batch (genbench/distributed.py)."""
+    if generator is None:
+        eps = distributed.local_rows(
+            lambda n: torch.randn((n, k, *mu.shape[1:]), device=mu.device, dtype=mu.dtype), len(mu)).transpose(0, 1)
+    else:
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
 

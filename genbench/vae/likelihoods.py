@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genbench import distributed
 from genbench.config_checks import LIKELIHOODS
 from genbench.vae.bounds import LOG_2PI
 
@@ -52,13 +53,19 @@ class Likelihood(nn.Module):
         return target.clamp(0, 1)
 
 
+def _uniform_like(batch: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """U[0, 1) per pixel of the local batch: this rank's rows of one draw for the global batch."""
+    return distributed.local_rows(
+        lambda n: torch.rand((n, *batch.shape[1:]), generator=generator, device=batch.device), len(batch))
+
+
 class Bernoulli(Likelihood):
     name = "bernoulli"
 
     def prepare(self, batch, generator=None):
         if batch.dtype != torch.uint8:
             return batch.float()
-        return torch.bernoulli(batch.float().div_(255.0), generator=generator)
+        return (_uniform_like(batch, generator) < batch.float().div_(255.0)).float()
 
     def log_prob(self, logits, target):
         # x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), one fused kernel (k x B x pixels is large for the NLL)
@@ -84,7 +91,7 @@ class Gaussian(Likelihood):
     def prepare(self, batch, generator=None):
         if batch.dtype != torch.uint8:
             return batch.float()
-        noise = torch.rand(batch.shape, generator=generator, device=batch.device)
+        noise = _uniform_like(batch, generator)
         return (batch.float() + noise).div_(float(self.levels or 256))
 
     def log_prob(self, mean, target):

@@ -1,0 +1,106 @@
+"""RunDir: the layout of one run's folder (DESIGN §3), its atomic writes, and its owner's lock.
+
+One process owns a run folder while it trains it: it holds an exclusive `flock` on `.genbench.lock`, which the
+kernel releases when the process ends, however it ends (kill -9 included, and inside a PID namespace, where a
+recorded PID says nothing). A second `genbench` on the same folder finds the lock taken and leaves the folder
+alone, so there is no window between checking run.json and claiming the folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from pathlib import Path
+
+
+class FolderBusy(Exception):
+    """Another live process holds the folder's lock."""
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+
+    # ----------------------------------------------------------------- the layout
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def metrics_json(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_ckpt(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def best_ckpt(self) -> Path:
+        return self.checkpoints / "best.ckpt"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def saved_overrides(self) -> Path:
+        return self.path / ".hydra" / "overrides.yaml"
+
+    @property
+    def saved_config(self) -> Path:
+        return self.path / ".hydra" / "config.yaml"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".genbench.lock"
+
+    def holds_a_run(self) -> bool:
+        """True when any result of a run is here (a record, metrics or a checkpoint)."""
+        return any(p.exists() for p in (self.run_json, self.metrics_json, self.last_ckpt))
+
+    def read_json(self, path: Path) -> dict | None:
+        """A JSON file of the run, or None when it is absent or unreadable (half-written by an older version)."""
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    # ----------------------------------------------------------------- writes
+    @staticmethod
+    def write_json(path: Path, payload: dict) -> None:
+        """Write to a temporary file, then rename: a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+        os.replace(tmp, path)
+
+    # ----------------------------------------------------------------- ownership
+    def lock(self) -> None:
+        """Take the folder for this process, or raise FolderBusy naming who has it. Idempotent."""
+        if self._lock_fd is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderBusy(holder or "another process") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.uname().nodename} pid {os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None

@@ -1,0 +1,238 @@
+"""More than one process: DDP with 2 CPU ranks over gloo, the code path of GPU ranks over NCCL.
+
+End to end through `genbench hardware=ddp hardware.accelerator=cpu hardware.devices=2`, plus the collectives
+genbench adds (stop agreement, gathered evaluation features) in 2 spawned gloo processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import genbench_env, read_json, run_genbench
+
+pytestmark = pytest.mark.slow
+
+DDP = ["hardware=ddp", "hardware.accelerator=cpu", "hardware.devices=2", "hardware.threads=1"]
+ONE = ["hardware=cpu", "hardware.threads=1"]
+# ring8 with no batch norm and no penalty: a game whose full-batch gradient is the mean of the ranks' gradients
+PLAIN = ["dataset=ring8", "reg=none", "model.nets.g_norm=none", "model.nets.d_norm=none", "metrics=none",
+         "logger=csv", "train.log_every=10", "train.sample_every=1000", "train.checkpoint_every=10"]
+
+
+def weights(run) -> dict:
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+def ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def test_the_issue_command_trains_evaluates_and_resumes(tmp_path):
+    """genbench hardware=ddp ... train.max_steps=200 metrics.every=100, then resume=<dir> to 300 steps."""
+    ok(run_genbench([*DDP, "train.max_steps=200", "metrics.every=100", "logger=csv", "hydra.run.dir=run"],
+                    tmp_path, timeout=400))
+    run = tmp_path / "run"
+    record = read_json(run / "run.json")
+    assert record["status"] == "completed" and record["generator_steps"] == 200 and record["world_size"] == 2
+    assert [h["step"] for h in read_json(run / "metrics.json")["history"]] == [100, 200]
+    for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "samples/step_200.png"):
+        assert (run / name).is_file(), name
+    assert not list(run.rglob("*.tmp")), "a temporary file was left behind"
+    ok(run_genbench([f"resume={run}", "train.max_steps=300"], tmp_path, timeout=400))
+    record = read_json(run / "run.json")
+    assert record["status"] == "completed" and record["generator_steps"] == 300 and record["attempts"] == 2
+    assert [h["step"] for h in read_json(run / "metrics.json")["history"]] == [100, 200, 300]
+
+
+def test_two_ranks_with_half_batches_follow_one_rank_with_the_full_batch(tmp_path):
+    """The batch semantics: dataset.batch_size is the global batch. 2 ranks x 128 rows see the rows and noise
+    1 rank x 256 rows sees, and the averaged gradient is the full batch's: the weights agree to float rounding.
+    (Plain SGD: Adam's first steps move each weight by about lr * sign(gradient), which turns a rounding
+    difference in a near-zero gradient into a difference of 2 lr.)"""
+    steps = ["train.max_steps=30", "model.opt_g.name=sgd", "model.opt_d.name=sgd", "model.opt_g.lr=0.05",
+             "model.opt_d.lr=0.05"]
+    ok(run_genbench([*ONE, *PLAIN, *steps, "hydra.run.dir=one"], tmp_path))
+    ok(run_genbench([*DDP, *PLAIN, *steps, "hydra.run.dir=two"], tmp_path, timeout=400))
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_resume_is_exact_and_another_world_size_continues(tmp_path):
+    """20 steps on 2 ranks, resumed to 40 on 2 ranks, ends on the uninterrupted 2-rank run's weights exactly;
+    resumed on 1 rank instead it ends on them to float rounding (the same global batches and noise)."""
+    ok(run_genbench([*DDP, *PLAIN, "train.max_steps=40", "hydra.run.dir=straight"], tmp_path, timeout=400))
+    ok(run_genbench([*DDP, *PLAIN, "train.max_steps=20", "hydra.run.dir=stopped"], tmp_path, timeout=400))
+    ok(run_genbench(["resume=" + str(tmp_path / "stopped"), "train.max_steps=40"], tmp_path, timeout=400))
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "stopped")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight), "resume on 2 ranks is not exact"
+    csv = (tmp_path / "stopped" / "csv" / "metrics.csv").read_text()
+    assert read_json(tmp_path / "stopped" / "run.json")["generator_steps"] == 40, csv
+    ok(run_genbench([*PLAIN, "train.max_steps=20", *DDP, "hydra.run.dir=other"], tmp_path, timeout=400))
+    ok(run_genbench(["resume=" + str(tmp_path / "other"), "hardware=cpu", "hardware.threads=1",
+                     "train.max_steps=40"], tmp_path, timeout=400))
+    other = weights(tmp_path / "other")
+    for key in straight:
+        torch.testing.assert_close(other[key], straight[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+FAMILIES = {
+    "wgan_gp_ema": ["model=wgan_gp", "model.ema.decay=0.99"],            # n_critic 5, gp, an EMA generator
+    "simultaneous_r1_ttur": ["reg=r1", "train.updates=simultaneous", "model.opt_d.lr=4e-4"],
+    "lens": ["reg=[gp0,lens]"],                                           # a regularizer with its own network
+    "bgan": ["model=bgan"],
+    "infogan": ["model=infogan"],
+    "consensus": ["reg=consensus", "train.updates=simultaneous"],
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_gan_family_trains_under_ddp(tmp_path, family):
+    ok(run_genbench([*DDP, *FAMILIES[family], "train.max_steps=6", "train.log_every=3", "train.checkpoint_every=3",
+                     "metrics.every=3", "metrics.n=200", "logger=csv", "hydra.run.dir=run"], tmp_path, timeout=400))
+    record = read_json(tmp_path / "run" / "run.json")
+    assert record["status"] == "completed" and record["generator_steps"] == 6
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["genbench"]["g_step"] == 6
+
+
+def test_vae_trains_under_ddp(tmp_path, mnist_root):
+    ok(run_genbench([*DDP, "model=vae", "train.max_steps=6", "train.log_every=3", "train.checkpoint_every=3",
+                     "metrics.every=6", "metrics.elbo.n=64", "logger=csv", "hydra.run.dir=run"], tmp_path,
+                    timeout=400, env=genbench_env(GENBENCH_DATA=str(mnist_root))))
+    final = read_json(tmp_path / "run" / "metrics.json")["final"]
+    assert read_json(tmp_path / "run" / "run.json")["status"] == "completed" and final["step"] == 6
+    assert final["elbo/neg_elbo"] > 0
+
+
+def test_a_nan_stops_every_rank_with_status_diverged(tmp_path):
+    result = run_genbench([*DDP, "reg=none", "model.opt_d.lr=1e6", "train.max_steps=50", "train.log_every=2",
+                           "logger=csv", "hydra.run.dir=run"], tmp_path, timeout=400)
+    ok(result)
+    assert read_json(tmp_path / "run" / "run.json")["status"] == "diverged"
+    assert "diverged" in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_rank_0_stops_both_ranks_at_a_step_and_resume_is_exact(tmp_path, signum):
+    """SIGTERM (or Ctrl-C's SIGINT) to the genbench process: both ranks stop at the same step boundary, last.ckpt
+    is saved, run.json says interrupted; resumed, the run ends on the uninterrupted run's weights exactly."""
+    steps = ["train.max_steps=3000"]
+    proc = subprocess.Popen(["genbench", *DDP, *PLAIN, *steps, "train.checkpoint_every=100000",
+                             "hydra.run.dir=run"], cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    csv = tmp_path / "run" / "csv" / "metrics.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (csv.is_file() and len(csv.read_text().splitlines()) > 3):
+        time.sleep(0.5)
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 143), out[-3000:]
+    record = read_json(tmp_path / "run" / "run.json")
+    assert record["status"] == "interrupted", out[-3000:]
+    stopped_at = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["genbench"]["g_step"]
+    assert 0 < stopped_at < 3000
+    target = stopped_at + 20
+    ok(run_genbench([f"resume={tmp_path / 'run'}", f"train.max_steps={target}"], tmp_path, timeout=400))
+    ok(run_genbench([*DDP, *PLAIN, f"train.max_steps={target}", "hydra.run.dir=straight"], tmp_path, timeout=400))
+    a, b = weights(tmp_path / "run"), weights(tmp_path / "straight")
+    assert all(torch.equal(a[k], b[k]) for k in a), "the interrupted run did not resume exactly"
+
+
+def test_multirun_runs_ddp_jobs_one_after_another(tmp_path):
+    result = run_genbench(["-m", *DDP, "seed=0,1", "debug=fast", "logger=csv", "hydra.sweep.dir=sweep"], tmp_path,
+                          timeout=400)
+    ok(result)
+    for job in ("0", "1"):
+        assert read_json(tmp_path / "sweep" / job / "run.json")["status"] == "completed"
+    assert not (tmp_path / "sweep" / "2").exists()
+    assert result.stderr.count("Launching 2 jobs locally") == 1, "the sweep was launched again by a rank"
+
+
+# ----------------------------------------------------------------------------- collectives in 2 gloo processes
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Flat:
+    """A deterministic stand-in for Inception: features of uint8 images (the gather path is the same)."""
+
+    has_logits = True
+    identity = {"extractor": "flat-test"}
+
+    def __call__(self, images):
+        x = images.float().flatten(1)
+        return {"pool": x[:, :16] / 255 + x[:, 16:32] / 510, "logits": x[:, :5] / 64}
+
+
+class _Data:
+    class dataset:  # noqa: N801
+        name, shape, is_image = "toyimg", (1, 8, 8), True
+
+    def real_samples(self, n, split="train"):
+        return torch.randint(0, 256, (n, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+
+
+def _metric_values(cache: str) -> dict:
+    """FID, KID, PRDC and IS of 40 fixed samples through the Evaluator's path, on whatever world this is."""
+    from genbench import distributed
+    from genbench.callbacks.evaluation import Evaluator
+    from genbench.metrics.fid import FID
+    from genbench.metrics.inception_score import InceptionScore
+    from genbench.metrics.kid import KID
+    from genbench.metrics.prdc import PRDC
+
+    samples = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    local = samples[distributed.shard(40)]
+    metrics = [FID(extractor="classifier", cache_dir=cache), KID(subsets=5, subset_size=10, extractor="classifier",
+               cache_dir=cache), PRDC(extractor="classifier", cache_dir=cache),
+               InceptionScore(splits=2, extractor="classifier", cache_dir=cache)]
+    evaluator = Evaluator(cache, metrics, every=1, n=40)
+    trainer = SimpleNamespace(is_global_zero=distributed.rank() == 0, datamodule=_Data())
+    module = SimpleNamespace(g_step=1)
+    row = {}
+    for m in metrics:
+        m.bank._extractor = _Flat()
+        row.update(evaluator._run_metric(trainer, module, m, local, {}) or {})
+    return row
+
+
+def _rank(rank: int, port: int, cache: str, out: dict) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        from genbench import distributed
+
+        values = _metric_values(cache)
+        out[f"metrics{rank}"] = values
+        out[f"any{rank}"] = distributed.agree_any(rank == 1)      # only rank 1 saw a signal
+        out[f"all{rank}"] = distributed.agree_all(rank == 0)      # a NaN on rank 1 only
+        out[f"shard{rank}"] = distributed.shard(5)
+        out[f"rows{rank}"] = distributed.local_rows(lambda n: torch.arange(n), 3).tolist()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_gather_features_and_agree(tmp_path):
+    """Feature metrics from 2 ranks (each extracting its share) equal 1 rank's on the same seeded samples;
+    a signal or a NaN on one rank is seen by both; each rank keeps its own rows of a global draw."""
+    single = _metric_values(str(tmp_path / "one"))
+    out = mp.Manager().dict()
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    mp.spawn(_rank, args=(_free_port(), str(tmp_path / "two"), out), nprocs=2, join=True)
+    assert set(single) == set(out["metrics0"]) and out["metrics1"] == {}
+    for key, value in single.items():
+        assert out["metrics0"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert out["any0"] and out["any1"] and not out["all0"] and not out["all1"]
+    assert out["shard0"] == slice(0, 2) and out["shard1"] == slice(2, 5)
+    assert out["rows0"] == [0, 1, 2] and out["rows1"] == [3, 4, 5]
