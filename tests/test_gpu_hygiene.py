@@ -122,7 +122,7 @@ def test_losses_under_bf16_autocast_are_float32_and_close_to_fp32(game, loss):
         if bf16:
             assert real_logits.dtype == torch.bfloat16  # autocast is on: D ran in bf16
         assert d_loss.dtype == g_loss.dtype == torch.float32  # the loss itself is reduced in float32
-        values[bf16] = (d_loss, g_loss, grads_of(d, d_loss + g_loss))
+        values[bf16] = (d_loss.detach(), g_loss.detach(), grads_of(d, d_loss + g_loss))
     (d32, g32, grads32), (d16, g16, grads16) = values[False], values[True]
     assert torch.isfinite(d16) and torch.isfinite(g16)
     # bf16 has ~3 significant digits: the logits differ by ~1e-2 relative, the losses by less
