@@ -7,12 +7,17 @@ What is compared
       genbench's callbacks (evaluation, samples, checkpoint) attached at intervals that do not fire
       inside the timed window, and no logger;
     * plain: a hand-written loop over the same networks (built by genbench.nets from the same
-      config and the same seed, checked to have identical initial weights), the same loss,
-      regularizer, batch size, Adam settings, torch threads and batch source (a shuffled in-memory
+      config and the same seed, checked to have identical initial weights), the same loss (NS or
+      hinge), regularizer (none, gp0 or sn), batch size, n_critic, Adam settings (genbench's
+      make_optimizer: fused on CUDA), torch threads and batch source (a shuffled in-memory
       tensor indexed per batch, [0, 255] images mapped to [-1, 1] as GANModule.to_model_space does),
       with the same step structure as GANModule.training_step: D on real and on G(z).detach() in
-      separate forwards, zero_grad(set_to_none=True), backward, step; then a G step with D's
-      requires_grad switched off.
+      separate forwards, zero_grad(set_to_none=True), backward, step; every n_critic-th batch then
+      a G step with D's requires_grad switched off.
+    `--device cuda` runs both on the GPU (hardware=gpu; batches copied to it per step, as Lightning
+    does) and `--precision bf16-mixed` under bf16 autocast (Lightning's plugin; torch.autocast in
+    the plain loop). On a GPU the clocks synchronize the device before reading the time; the two
+    paths then do the same computation but need not end on bitwise the same weights.
     Both run `--warmup` generator steps first and then time `--steps` more (genbench: between two
     on_train_batch_end calls, so Trainer start-up and teardown are excluded). Each round measures
     both paths (the order alternates between rounds); the table reports the median over rounds.
@@ -39,6 +44,8 @@ Cases
     dcgan32    DCGAN nets on random uint8 (3, 32, 32) images in memory, batch 64, z 64, NS loss, no reg.
     mlp2d      MLP nets on ring8, batch 256, NS loss, no reg.
     mlp2d_gp0  mlp2d with the zero-centred gradient penalty (gp0, weight 1): genbench's default run.
+    sngan32    model=sngan on the dcgan32 images: resnet32 nets, hinge loss, spectral norm, 5 D steps per G
+               step (not run by default; scripts/gpu_check.py times it on a GPU).
 
 Methods (--methods)
     Generator steps/s of each training method of the README's method table through genbench's path,
@@ -100,6 +107,7 @@ CASES = {
     "dcgan32": Case("dcgan32", ("dataset=cifar10", "reg=none"), steps=60, warmup=5),
     "mlp2d": Case("mlp2d", ("dataset=ring8", "reg=none"), steps=1500, warmup=100),
     "mlp2d_gp0": Case("mlp2d_gp0", ("dataset=ring8", "reg=gp0"), steps=1000, warmup=100),
+    "sngan32": Case("sngan32", ("dataset=cifar10", "model=sngan"), steps=10, warmup=2),  # not in the defaults
 }
 DEFAULT_CASES = "dcgan32,mlp2d,mlp2d_gp0"
 
@@ -147,8 +155,14 @@ class RandomImages:
 
 
 # --------------------------------------------------------------------------- config and data
-def compose_config(case: Case, threads: int, max_steps: int) -> DictConfig:
-    overrides = [*case.overrides, "logger=none", "metrics=none", f"hardware.threads={threads}",
+def hardware_overrides(args) -> list[str]:
+    """The hardware group for --device and --precision (defaults: CPU, float32)."""
+    device, precision = getattr(args, "device", "cpu"), getattr(args, "precision", "32-true")
+    return [*(["hardware=gpu"] if device == "cuda" else []), f"hardware.precision={precision}"]
+
+
+def compose_config(case: Case, threads: int, max_steps: int, hardware: tuple[str, ...] | list[str] = ()) -> DictConfig:
+    overrides = [*hardware, *case.overrides, "logger=none", "metrics=none", f"hardware.threads={threads}",
                  f"train.max_steps={max_steps}", f"train.sample_every={NEVER}",
                  f"train.checkpoint_every={NEVER}", f"metrics.every={NEVER}"]
     with initialize_config_module("genbench.conf", version_base="1.3"):
@@ -173,6 +187,8 @@ class CpuClock:
     HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def __init__(self):
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()  # the work queued so far belongs before this reading
         self.wall = time.perf_counter()
         own = os.times()
         self.own = own.user + own.system
@@ -236,7 +252,7 @@ class StepTimer(pl.Callback):
 
 def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
     """Generator steps/s of genbench's training path."""
-    cfg = compose_config(case, args.threads, warmup + steps)
+    cfg = compose_config(case, args.threads, warmup + steps, hardware_overrides(args))
     with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
         run_dir = Path(tmp)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -268,59 +284,81 @@ def to_model_space(batch: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, center: float) -> torch.Tensor:
-    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), dtype=real.dtype)
+    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), dtype=real.dtype, device=real.device)
     x = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
+    if center == 0:  # genbench's gp0: the squared norm, no square root
+        return grad.flatten(1).pow(2).sum(1).mean()
     return (grad.flatten(1).norm(2, dim=1) - center).pow(2).mean()
+
+
+PLAIN_LOSSES = {  # (D's loss on real and fake logits, G's on fake logits), reduced in float32 as genbench's are
+    "genbench.losses.ns.NonSaturatingLoss": (
+        lambda r, f: F.softplus(-r.float()).mean() + F.softplus(f.float()).mean(),
+        lambda f: F.softplus(-f.float()).mean()),
+    "genbench.losses.hinge.HingeLoss": (
+        lambda r, f: F.relu(1 - r.float()).mean() + F.relu(1 + f.float()).mean(),
+        lambda f: -f.float().mean()),
+}
 
 
 def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
     """Generator steps/s of a hand-written loop with the same pieces."""
-    cfg = compose_config(case, args.threads, warmup + steps)
+    from genbench.modules.optim import make_optimizer
+    from genbench.regs.sn import SpectralNorm
+
+    cfg = compose_config(case, args.threads, warmup + steps, hardware_overrides(args))
     m = cfg.model
-    if (m.n_critic != 1 or m.ema.decay or cfg.loss._target_ != "genbench.losses.ns.NonSaturatingLoss"
-            or m.opt_d.name != "adam" or m.opt_g.name != "adam"):
-        raise ValueError("the plain loop implements n_critic 1, no EMA, the NS loss and Adam only")
+    if m.ema.decay or cfg.loss._target_ not in PLAIN_LOSSES or m.opt_d.name != "adam" or m.opt_g.name != "adam":
+        raise ValueError("the plain loop implements no EMA, the NS and hinge losses and Adam only")
     regs = dict(cfg.reg or {})
-    if set(regs) - {"gp0"}:
-        raise ValueError(f"the plain loop implements reg=none and reg=gp0 only, not {sorted(regs)}")
+    if set(regs) - {"gp0", "sn"}:
+        raise ValueError(f"the plain loop implements reg=none, gp0 and sn only, not {sorted(regs)}")
     gp = (float(regs["gp0"].weight), float(regs["gp0"].center)) if "gp0" in regs else None
+    d_loss_fn, g_loss_fn = PLAIN_LOSSES[cfg.loss._target_]
+    device = torch.device("cuda" if cfg.hardware.accelerator == "gpu" else "cpu")
+    bf16 = str(cfg.hardware.precision) == "bf16-mixed"
+    if cfg.hardware.get("matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.hardware.matmul_precision)
 
     torch.manual_seed(cfg.seed)
     datamodule = make_datamodule(cfg, args.images)
     data, batch_size = datamodule.dataset.load("train"), int(cfg.dataset.batch_size)
     g, d = build_nets(m.nets, datamodule.shape, m.z_dim)
+    if "sn" in regs:
+        d = SpectralNorm(int(regs["sn"].get("n_power_iterations", 1))).wrap_discriminator(d)
     weights = fingerprint(g) + fingerprint(d)
-    g.train()
-    d.train()
-    opt_d, opt_g = (torch.optim.Adam(net.parameters(), lr=float(o.lr), betas=tuple(o.betas),
-                                     weight_decay=float(o.get("weight_decay") or 0.0))
-                    for net, o in ((d, m.opt_d), (g, m.opt_g)))
+    g, d = g.to(device).train(), d.to(device).train()
+    opt_d, opt_g = make_optimizer(m.opt_d, d.parameters()), make_optimizer(m.opt_g, g.parameters())
     shuffle = torch.Generator().manual_seed(cfg.seed)
-    n_batches, z_dim = len(data) // batch_size, int(m.z_dim)
+    n_batches, z_dim, n_critic = len(data) // batch_size, int(m.z_dim), int(m.n_critic)
 
-    total, step, t0 = warmup + steps, 0, CpuClock()
+    total, step, d_count, t0 = warmup + steps, 0, 0, CpuClock()
     while step < total:
         order = torch.randperm(len(data), generator=shuffle)
         for i in range(n_batches):
-            real = to_model_space(data[order[i * batch_size:(i + 1) * batch_size]])
+            real = to_model_space(data[order[i * batch_size:(i + 1) * batch_size]].to(device, non_blocking=True))
             n = len(real)
-            # discriminator step
-            with torch.no_grad():
-                fake = g(torch.randn(n, z_dim))
-            loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-            if gp is not None:
-                loss_d = loss_d + gp[0] * gradient_penalty(d, real, fake, gp[1])
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            # generator step, D frozen
-            d.requires_grad_(False)
-            loss_g = F.softplus(-d(g(torch.randn(n, z_dim)))).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            d.requires_grad_(True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                # discriminator step
+                with torch.no_grad():
+                    fake = g(torch.randn(n, z_dim, device=device))
+                loss_d = d_loss_fn(d(real), d(fake))
+                if gp is not None:
+                    loss_d = loss_d + gp[0] * gradient_penalty(d, real, fake, gp[1])
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+                d_count += 1
+                if d_count % n_critic:
+                    continue
+                # generator step, D frozen
+                d.requires_grad_(False)
+                loss_g = g_loss_fn(d(g(torch.randn(n, z_dim, device=device))))
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                d.requires_grad_(True)
             step += 1
             if step == warmup:
                 t0 = CpuClock()
@@ -427,6 +465,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="cores other processes may use during a measurement before it is repeated")
     parser.add_argument("--images", type=int, default=2048, help="in-memory random images for dcgan32")
     parser.add_argument("--no-callbacks", action="store_true", help="run genbench's Trainer without its callbacks")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where both paths train (cuda: hardware=gpu, one GPU)")
+    parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+                        help="hardware.precision for genbench; bf16 autocast in the plain loop")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip() and c.strip() != "none"]
@@ -544,8 +586,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     env = {"python": platform.python_version(), "torch": torch.__version__, "pytorch_lightning": pl.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.machine(),
-           "processor": platform.processor() or platform.machine()}
-    print("bench_train: genbench (Hydra config + GANModule + Lightning Trainer) vs a plain PyTorch loop, CPU")
+           "processor": platform.processor() or platform.machine(), "device": args.device,
+           "precision": args.precision}
+    if args.device == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(0)
+    print("bench_train: genbench (Hydra config + GANModule + Lightning Trainer) vs a plain PyTorch loop, "
+          f"{args.device}, {args.precision}")
     print("  " + "  ".join(f"{k} {v}" for k, v in env.items()), flush=True)
     started = time.perf_counter()
     results = [bench_case(CASES[name], args) for name in args.cases]

@@ -4,10 +4,12 @@ G minimizes -E[D(G(z))]."""
 import torch
 from torch.nn import functional as F
 
+from genbench.losses import wide
+
 
 class HingeLoss:
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+        return F.relu(1 - wide(real)).mean() + F.relu(1 + wide(fake)).mean()
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        return -fake.mean()
+        return -wide(fake).mean()

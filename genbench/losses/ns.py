@@ -4,9 +4,10 @@ log D(G(z)) instead, which keeps gradients alive early in training."""
 import torch
 from torch.nn import functional as F
 
+from genbench.losses import wide
 from genbench.losses.minimax import MinimaxLoss
 
 
 class NonSaturatingLoss(MinimaxLoss):
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        return F.softplus(-fake).mean()  # -log sigmoid(f)
+        return F.softplus(-wide(fake)).mean()  # -log sigmoid(f)

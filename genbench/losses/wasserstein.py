@@ -3,10 +3,12 @@ Lipschitz constraint (reg=clip, gp or sn) to be a distance estimate."""
 
 import torch
 
+from genbench.losses import wide
+
 
 class WassersteinLoss:
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return fake.mean() - real.mean()
+        return wide(fake).mean() - wide(real).mean()
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        return -fake.mean()
+        return -wide(fake).mean()
