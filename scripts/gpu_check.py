@@ -60,9 +60,8 @@ SPEC_PEAK_TFLOPS = {"H200": {"tf32": 494.7, "bf16": 989.4, "fp32": 66.9},
                     "H100": {"tf32": 494.7, "bf16": 989.4, "fp32": 66.9},
                     "A100": {"tf32": 156.0, "bf16": 312.0, "fp32": 19.5}}
 
-# GANModule's G step leaves D's parameters without gradients (D frozen), which plain `ddp` refuses
-# ("parameters that were not used in producing the loss"): the unused-parameter search is needed.
-DDP_STRATEGY = "ddp_find_unused_parameters_true"
+# genbench's own DDP setup (find_unused_parameters, gloo or NCCL) applies whenever hardware.devices > 1
+DDP_STRATEGY = "ddp"
 
 TRAIN_NETS = {"dcgan": "dcgan32", "sngan": "sngan32"}
 PRECISIONS = ("32-true", "bf16-mixed")
@@ -74,11 +73,11 @@ def sizes(dry: bool) -> dict:
     if dry:
         tiny = ("dataset.batch_size=4", "model.nets.width=8")
         return {"train": {"dcgan32": (tiny, 2, 0), "sngan32": (tiny, 1, 0)}, "rounds": 1, "images": 32,
-                "mlp2d": (("dataset.batch_size=32",), 5, 0), "ddp": (tiny, 2, 0), "ddp_devices": 2,
+                "mlp2d": (("dataset.batch_size=32",), 5, 0), "ddp": (tiny[1:], 2, 0), "ddp_batch": 4, "ddp_devices": 2,
                 "inception_n": 2, "inception_batch": 2, "fid_n": 3, "fid_batch": 3, "peak_s": 0.2,
                 "timeout_s": 120}
     return {"train": {"dcgan32": ((), 300, 30), "sngan32": ((), 60, 6)}, "rounds": 3, "images": 4096,
-            "mlp2d": ((), 1000, 100), "ddp": ((), 300, 30), "ddp_devices": None,
+            "mlp2d": ((), 1000, 100), "ddp": ((), 300, 30), "ddp_batch": 64, "ddp_devices": None,
             "inception_n": 5000, "inception_batch": 250, "fid_n": FID_N, "fid_batch": 250, "peak_s": 2.0,
             "timeout_s": 420}
 
@@ -155,9 +154,10 @@ def section_ddp(ctx: dict) -> tuple[dict, dict]:
         devices, accelerator = torch.cuda.device_count(), "gpu"
     else:
         devices, accelerator = s["ddp_devices"], "cpu"
+    extra = (*extra, f"dataset.batch_size={s['ddp_batch'] * max(devices, 1)}")  # the global batch: per device fixed
     settings = {"strategy": DDP_STRATEGY, "accelerator": accelerator, "devices": devices,
                 "overrides": list(case.overrides), "steps": steps, "warmup": warmup,
-                "batch_per_device": "dataset.batch_size (64 unless overridden)"}
+                "batch_per_device": s["ddp_batch"]}
     if accelerator == "gpu" and devices < 2:
         reason = (f"only {devices} CUDA device visible (CUDA_VISIBLE_DEVICES="
                   f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): DDP scaling needs at least 2")
