@@ -29,7 +29,8 @@ class CheckpointError(GenbenchError):
     """A checkpoint that cannot be read safely: truncated, not a checkpoint, or holding foreign objects."""
 
 
-def _allowed():
+def allowed_globals():
+    """A context in which torch.load(weights_only=True) also takes SAFE_GLOBALS (e.g. around trainer.fit)."""
     import torch.serialization as ts
 
     if hasattr(ts, "safe_globals"):  # torch >= 2.5: scoped to this load
@@ -52,7 +53,7 @@ def load_checkpoint(path: Path | str) -> dict:
 
     path = Path(path)
     try:
-        with _allowed():
+        with allowed_globals():
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "weights_only" in str(err) or "Weights only" in str(err):
