@@ -7,6 +7,7 @@ torch and Lightning are imported when a run really starts.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import hydra
@@ -20,17 +21,36 @@ log = logging.getLogger("genbench")
 
 CONFIG_PATH = "pkg://genbench.conf"
 
+# Hydra reports its own errors (an unknown option, a key the config lacks) and exits 1. main() sets
+# HYDRA_FULL_ERROR=1 so that errors raised while Hydra composes the config and prepares the run's folder reach
+# it as exceptions (one line, exit 2); _task puts the user's setting back as soon as the run starts, so errors
+# of the run itself are reported as before.
+_HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
+_state = {"started": False, "own_env": False, "previous": None}
+
+
+def _restore_hydra_env() -> None:
+    if _state["own_env"]:
+        if _state["previous"] is None:
+            os.environ.pop(_HYDRA_FULL_ERROR, None)
+        else:
+            os.environ[_HYDRA_FULL_ERROR] = _state["previous"]
+        _state["own_env"] = False
+
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
 def _task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from genbench.config_checks import check_config
+    from genbench.config_checks import check_config, check_machine
 
+    _state["started"] = True
+    _restore_hydra_env()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_config(cfg)
+        check_machine(cfg)
         from genbench.run import RunContext, run  # heavy: torch, Lightning
 
         return run(cfg, RunContext.from_hydra())
@@ -46,10 +66,40 @@ def _task(cfg: DictConfig) -> float | None:
         sys.exit(2)
 
 
+def _fail(message: str) -> None:
+    print(f"genbench: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
-    sys.argv = [sys.argv[0], *resume_overrides(sys.argv[1:])]
+    from genbench import cli_errors
+
+    argv = resume_overrides(sys.argv[1:])
+    refused = cli_errors.changed_sweep(argv)  # before Hydra rewrites <sweep dir>/multirun.yaml
+    if refused:
+        _fail(refused)
+    sys.argv = [sys.argv[0], *argv]
     register_resolvers()
-    _task()
+    _state["previous"] = os.environ.get(_HYDRA_FULL_ERROR)
+    if _state["previous"] == "1":  # the user asked for Hydra's full tracebacks
+        _task()
+        return
+    os.environ[_HYDRA_FULL_ERROR] = "1"
+    _state["own_env"] = True
+    try:
+        _task()
+    except Exception as err:
+        if _state["started"]:  # raised by the run itself under the user's own setting
+            raise
+        from hydra.errors import HydraException
+
+        if isinstance(err, HydraException):
+            _fail(cli_errors.describe_hydra_error(err, argv))
+        if isinstance(err, OSError):
+            _fail(cli_errors.describe_os_error(err, argv))
+        raise
+    finally:
+        _restore_hydra_env()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ UPDATES = ("alternating", "simultaneous")
 FAMILIES = ("gan", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
+MAX_SEED = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) range
+GPU_ACCELERATORS = ("gpu", "cuda")
 
 
 def _positive_int(cfg: DictConfig, key: str) -> None:
@@ -157,6 +159,9 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"{key} has no value: set it on the command line, {key}=<value>{hint}") from None
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ConfigError(f"seed={cfg.seed!r} must be a whole number")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed={cfg.seed} is out of range: choose a whole number from 0 to {MAX_SEED} "
+                          "(numpy's seeds are 32-bit)")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                 "metrics.every", "metrics.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
@@ -192,3 +197,26 @@ def check_config(cfg: DictConfig) -> None:
         weight = reg.get("weight")
         if weight is not None and (not isinstance(weight, (int, float)) or weight < 0):
             raise ConfigError(f"reg.{name}.weight={weight!r} must be a number >= 0")
+
+
+def check_machine(cfg: DictConfig) -> None:
+    """The chosen hardware must exist on this machine: a GPU for hardware.accelerator=gpu (how many is left to
+    Lightning), at most one CPU process per core. Kept apart from check_config, which checks values only (a
+    config for a GPU node may be composed and checked anywhere). torch is imported only for a GPU accelerator."""
+    import os
+
+    hw = cfg.hardware
+    accelerator = str(hw.get("accelerator", "cpu"))
+    if accelerator in GPU_ACCELERATORS:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"hardware.accelerator={accelerator} but this machine has no usable GPU (torch "
+                              f"{torch.__version__}, torch.cuda.is_available() is False): run with hardware=cpu, "
+                              "or on a GPU node")
+    elif accelerator == "cpu":
+        cores = os.cpu_count() or 1
+        devices = hw.get("devices")
+        if isinstance(devices, int) and not isinstance(devices, bool) and devices > cores:
+            raise ConfigError(f"hardware.devices={devices} CPU processes but this machine has {cores} cores: "
+                              f"choose hardware.devices={cores} or fewer")

@@ -68,6 +68,9 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     from genbench.config_checks import check_config
 
     check_config(cfg)
+    from genbench.checkpoint_io import load_checkpoint
+
+    state = load_checkpoint(ckpt)  # weights_only, and first: a bad checkpoint fails before Lightning is imported
     import torch
     from hydra.utils import instantiate
     from omegaconf import DictConfig
@@ -78,8 +81,11 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     data = build_datamodule(cfg)
     data.setup("fit")
     module = build_module(cfg, data.shape)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    module.load_state_dict(state["state_dict"])
+    try:
+        module.load_state_dict(state["state_dict"])
+    except RuntimeError as err:
+        raise GenbenchError(f"{ckpt} does not fit the composed model ({str(err).splitlines()[0][:160]}): "
+                            "overrides that change the networks cannot apply to a trained run") from None
     metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
     metrics = [m for m in metrics if m.applies(data)]
     if not metrics:
@@ -107,7 +113,10 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         "metrics": results,
     }
     path = run_dir / "eval.json"
-    history = json.loads(path.read_text()) if path.is_file() else []
+    try:
+        history = json.loads(path.read_text()) if path.is_file() else []
+    except json.JSONDecodeError as err:
+        raise GenbenchError(f"{path} is not valid JSON ({err}): move it aside to start a new history") from None
     history.append(entry)
     path.write_text(json.dumps(history, indent=2) + "\n")
     return entry
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. metrics=[modes] metrics.n=10000")
     parser.add_argument("--real-vs-real", action="store_true",
                         help="evaluate the real test split against the training data: the metric's floor")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options and overrides in any order
     try:
         entry = evaluate(args.target, args.overrides, args.real_vs_real)
     except GenbenchError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -14,9 +15,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str |
     loggers = []
     chosen = cfg.get("logger") or {}
     if "csv" in chosen:
-        from pytorch_lightning.loggers import CSVLogger
-
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+        loggers.append(appending_csv_logger(run_dir))
     if "wandb" in chosen and chosen.wandb.mode != "disabled":
         from pytorch_lightning.loggers import WandbLogger
 
@@ -31,3 +30,57 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str |
             offline=w.mode == "offline", config=OmegaConf.to_container(cfg, resolve=True),
         ))
     return loggers
+
+
+def appending_csv_logger(run_dir: Path):
+    """Lightning's CSVLogger into <run dir>/csv/metrics.csv, keeping the rows already there.
+
+    Lightning's writer deletes an existing metrics.csv when it starts, so a resumed run would keep only the rows
+    logged after the resume. This one keeps the file: the new rows are appended, and rows of the earlier attempt
+    at steps the resumed run logs again (those after its last checkpoint) are replaced by the new ones."""
+    from lightning_fabric.loggers.logger import rank_zero_experiment
+    from pytorch_lightning.loggers import CSVLogger
+    from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+
+    class AppendingWriter(ExperimentWriter):
+        def __init__(self, log_dir: str) -> None:
+            super().__init__(log_dir)
+            self._fresh = True  # the first save trims the earlier attempt's rows the new rows repeat
+            if self._fs.isfile(self.metrics_file_path):
+                with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                    self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
+
+        def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv
+            pass
+
+        def save(self) -> None:
+            if self._fresh and self.metrics and self._fs.isfile(self.metrics_file_path):
+                first = min(_step(m.get("step")) for m in self.metrics)
+                with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                    kept = [row for row in csv.DictReader(file) if _step(row.get("step")) < first]
+                self._record_new_keys()
+                with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+                    writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
+                    writer.writeheader()
+                    writer.writerows(kept)
+            if self.metrics:
+                self._fresh = False
+            super().save()
+
+    class AppendingCSVLogger(CSVLogger):
+        @property
+        @rank_zero_experiment
+        def experiment(self) -> AppendingWriter:
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = AppendingWriter(log_dir=self.log_dir)
+            return self._experiment
+
+    return AppendingCSVLogger(save_dir=str(run_dir), name="csv", version="")
+
+
+def _step(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("inf")  # a row without a step is kept only when nothing is logged again

@@ -69,13 +69,13 @@ def changed_keys(saved: dict, new: dict) -> list[str]:
 
 def check_checkpoint(folder: RunDir, identity: str) -> None:
     """The run's last.ckpt must load and belong to this run (the identity stored in it when it was saved)."""
-    import torch
+    from genbench.checkpoint_io import CheckpointError, load_checkpoint
 
     try:
-        ckpt = torch.load(folder.last_ckpt, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a checkpoint, or holding objects genbench never stores
-        raise ConfigError(f"resume={folder.path}: {folder.last_ckpt} cannot be read ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0][:160]}); the run is left as it was") from None
+        ckpt = load_checkpoint(folder.last_ckpt)
+    except CheckpointError as err:  # truncated, not a checkpoint, or holding objects genbench never stores
+        raise ConfigError(f"resume={folder.path}: {folder.last_ckpt} cannot be read ({err}); the run is left as "
+                          "it was") from None
     stored = (ckpt.get("genbench") or {}).get("config_identity")
     if stored is not None and stored != identity:
         raise ConfigError(f"resume={folder.path}: {folder.last_ckpt} was saved by a run of another configuration "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -21,6 +22,7 @@ from genbench.callbacks.evaluation import Evaluator
 from genbench.callbacks.preemption import StopOnSignal
 from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
+from genbench.checkpoint_io import allowed_globals
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
 from genbench.launch import (
@@ -32,6 +34,7 @@ from genbench.launch import (
     requested_world_size,
 )
 from genbench.loggers import build_loggers
+from genbench.reproducibility import determinism
 from genbench.resume import check_checkpoint, config_identity
 from genbench.run_dir import FolderBusy, RunDir
 from genbench.run_record import RunRecord, environment_device
@@ -187,10 +190,12 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         record.update(wandb_id=wandb_id if any("Wandb" in type(lg).__name__ for lg in loggers) else None,
                       device=environment_device())
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
+        record.update(reproducibility=determinism(cfg))  # after build_trainer applied hardware.threads
         ckpt = str(folder.last_ckpt) if resume else None
         if ckpt:
             log.info("resuming from %s", ckpt)
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+        with allowed_globals():  # checkpoints load with weights_only=True (genbench/checkpoint_io.py)
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt, **_WEIGHTS_ONLY)
         status = "diverged" if module.status == "diverged" else "completed"
         if trainer.is_global_zero:
             evaluator.write(status)
@@ -219,6 +224,10 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
             ranks.stop()
         folder.unlock()
         destroy_process_group()
+
+
+# Lightning >= 2.5 passes weights_only to torch.load; say True explicitly (torch < 2.6 defaults to False)
+_WEIGHTS_ONLY = {"weights_only": True} if "weights_only" in inspect.signature(pl.Trainer.fit).parameters else {}
 
 
 def _protocol(cfg: DictConfig, metrics: list) -> dict:

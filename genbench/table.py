@@ -39,16 +39,50 @@ def find_jobs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=lambda j: (int(j.name) if j.name.isdigit() else float("inf"), str(j)))  # 2 before 10
 
 
+class UnreadableJob(Exception):
+    """A job file that cannot be parsed (half-written by a killed job, or edited by hand)."""
+
+    def __init__(self, path: Path, err: Exception):
+        super().__init__(f"{path}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        self.path = path
+
+
+def _read(path: Path, parse, default):
+    """`parse(text)` of the file at `path` (`default` when absent, or empty for YAML); UnreadableJob when it
+    cannot be parsed or is not of the expected kind (a dict, or a list for overrides)."""
+    if not path.is_file():
+        return default
+    try:
+        value = parse(path.read_text())
+    except (ValueError, yaml.YAMLError, OSError) as err:  # json.JSONDecodeError and UnicodeDecodeError: ValueError
+        raise UnreadableJob(path, err) from None
+    if value is None and parse is yaml.safe_load:
+        return default
+    if not isinstance(value, type(default)):
+        raise UnreadableJob(path, TypeError(f"expected a {type(default).__name__}, found {type(value).__name__}"))
+    return value
+
+
 def read_job(job: Path) -> dict:
-    overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-    run = json.loads((job / "run.json").read_text()) if (job / "run.json").is_file() else {}
-    metrics = json.loads((job / "metrics.json").read_text()) if (job / "metrics.json").is_file() else {}
+    overrides = _read(job / ".hydra" / "overrides.yaml", yaml.safe_load, [])
+    run = _read(job / "run.json", json.loads, {})
+    metrics = _read(job / "metrics.json", json.loads, {})
     kept = sorted(o for o in overrides if not o.startswith(FOLDED + SKIPPED_PREFIXES))
-    config_path = job / ".hydra" / "config.yaml"
-    config = yaml.safe_load(config_path.read_text()) or {} if config_path.is_file() else {}
+    config = _read(job / ".hydra" / "config.yaml", yaml.safe_load, {})
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
             "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),
             "published": config.get("published"), "path": job}
+
+
+def read_jobs(folders: list[Path]) -> list[dict]:
+    """read_job of each folder; a job whose files cannot be parsed is left out with a warning naming the file."""
+    jobs = []
+    for folder in folders:
+        try:
+            jobs.append(read_job(folder))
+        except UnreadableJob as err:
+            print(f"genbench-table: warning: job {folder.name} left out: {err}", file=sys.stderr)
+    return jobs
 
 
 def label_settings(jobs: list[dict]) -> list[str]:
@@ -207,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep_dir.is_dir():
         print(f"genbench-table: error: {args.sweep_dir} is not a folder", file=sys.stderr)
         return 2
-    jobs = [read_job(j) for j in find_jobs(args.sweep_dir)]
+    jobs = read_jobs(find_jobs(args.sweep_dir))
     if not jobs:
         print(f"genbench-table: error: no genbench jobs under {args.sweep_dir} (no .hydra/overrides.yaml); "
               "pass the folder of a multirun, e.g. outputs/multirun/<date>/<time>", file=sys.stderr)

@@ -138,7 +138,7 @@ FEW = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4", 
 
 
 def _state(run):
-    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
 @pytest.mark.parametrize("model", ["bgan", "mbgan"])

@@ -31,7 +31,7 @@ def test_default_run_covers_the_ring(tmp_path):
                  "genbench.log", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
     assert list((run / "wandb").glob("offline-run-*/run-*.wandb")), "no offline W&B run"
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["genbench"]["g_step"] == 8000
 
 
@@ -85,7 +85,7 @@ def test_sigterm_then_resume(tmp_path):
     assert proc.returncode != 0
     record = read_json(run / "run.json")
     assert record["status"] == "interrupted", out.decode()[-2000:]
-    stopped = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["genbench"]
+    stopped = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["genbench"]
     assert stopped["g_step"] == record["generator_steps"] > 0
     target = stopped["g_step"] + 120
     result = run_genbench([f"resume={run}", f"train.max_steps={target}"], tmp_path)
@@ -106,7 +106,7 @@ def test_nan_marks_diverged_keeps_last_good_checkpoint_and_sweep_goes_on(tmp_pat
     diverged, healthy = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     record = read_json(diverged / "run.json")
     assert record["status"] == "diverged" and record["generator_steps"] < 60
-    ckpt = torch.load(diverged / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(diverged / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["genbench"]["g_step"] == record["generator_steps"] - 1
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
     assert read_json(healthy / "run.json")["status"] == "completed"
@@ -137,7 +137,7 @@ def test_genbench_eval_after_training(tmp_path):
     assert real.returncode == 0, real.stderr
     entries = read_json(tmp_path / "run" / "eval.json")
     assert [e["generator"] for e in entries] == ["raw", "real test split"]
-    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert entries[0]["checkpoint"].endswith("best.ckpt") and entries[0]["n_samples"] == 1000
     assert entries[0]["generator_step"] == best["genbench"]["g_step"] and entries[1]["generator_step"] == 20
     # Real held-out data is the floor: all 8 modes, ~98.9% within 3 std (1 - exp(-4.5) for a 2D Gaussian).
@@ -171,7 +171,7 @@ def test_ema_generator_is_kept_and_used(tmp_path):
     """model.ema.decay keeps an averaged copy of G in the checkpoint; it lags the raw generator."""
     result = run_genbench(["hydra.run.dir=run", "debug=fast", "logger=none", "model.ema.decay=0.9"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     weights = state["state_dict"]
     ema = {k.removeprefix("generator_ema."): v for k, v in weights.items() if k.startswith("generator_ema.")}
     raw = {k.removeprefix("generator."): v for k, v in weights.items() if k.startswith("generator.")}

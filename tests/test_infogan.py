@@ -178,7 +178,7 @@ def run_and_resume(tmp_path, extra: list[str], until: int = 6, env=None) -> dict
     for name in ("c1", "c2", "c3"):
         for step in (3, until):
             assert (run / "samples" / f"traverse_{name}_step_{step}.png").is_file(), (name, step)
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["genbench"]["g_step"] == until and any(".q_head." in k for k in ckpt["state_dict"])
     for row in metrics["history"]:
         assert 0.0 <= row["infogan/q_accuracy"] <= 1.0 and math.isfinite(row["infogan/mi"])

@@ -19,7 +19,7 @@ FEW = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4", 
 
 
 def _g_step(run) -> int:
-    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["genbench"]["g_step"]
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["genbench"]["g_step"]
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -28,12 +28,12 @@ def test_method_on_ring8_resumes(tmp_path, method):
     first = run_genbench(["hydra.run.dir=run", "train.max_steps=4", *FEW, *METHODS[method]], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert _g_step(run) == 4
-    weights = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    weights = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     second = run_genbench([f"resume={run}", "train.max_steps=8"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     record = read_json(run / "run.json")
     assert record["status"] == "completed" and record["generator_steps"] == 8 and record["attempts"] == 2
-    resumed = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    resumed = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     assert resumed.keys() == weights.keys()  # the same modules, regularizer parameters included
     assert any(not torch.equal(resumed[k], weights[k]) for k in weights), "resumed run did not train"
     logged = (run / "csv" / "metrics.csv").read_text()

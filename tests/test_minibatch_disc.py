@@ -238,7 +238,7 @@ def test_cli_run_with_gp0_and_minibatch_disc(tmp_path):
     assert read_json(run / "run.json")["status"] == "completed"
     final = read_json(run / "metrics.json")["final"]
     assert final["step"] == 10 and math.isfinite(final["loss/d"]) and "reg/gp0" in final
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert any(".mbd.T." in key for key in ckpt["state_dict"])
 
 

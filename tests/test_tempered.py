@@ -157,7 +157,7 @@ def test_cli_bad_lens_value_is_one_line(tmp_path):
 
 
 def _ckpt(run):
-    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
 def test_ring8_wgan_gp_with_lens_runs_and_resumes(tmp_path):

@@ -207,7 +207,7 @@ def test_iwae_run_on_mnist_lowers_neg_elbo_resumes_and_evaluates(tmp_path, mnist
                  "metrics/kl_per_dim.csv", "metrics/kl_per_dim_step_200.png", "checkpoints/best.ckpt"):
         assert (run / name).is_file(), name
     assert len((run / "metrics" / "kl_per_dim.csv").read_text().splitlines()) == 3  # header + 2 evaluations
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["genbench"]["g_step"] == 200 and ckpt["genbench"]["data_rng"] is not None
 
     result = run_genbench(["resume=run", "train.max_steps=300"], tmp_path, env=env)
