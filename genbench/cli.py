@@ -29,6 +29,7 @@ def _task(cfg: DictConfig) -> float | None:
 
     from genbench.config_checks import check_config
 
+    register_resolvers()  # a SLURM job unpickles this function in a fresh process: main() did not run there
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_config(cfg)

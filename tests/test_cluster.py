@@ -93,12 +93,11 @@ def test_sweep_killed_with_sigterm_resumes_when_the_same_command_runs_again(tmp_
     assert read_json(job0 / "run.json")["attempts"] == 2
 
 
-def test_slurm_hardware_asks_slurm_for_what_the_config_says(tmp_path, monkeypatch):
-    """hardware=slurm -> the sbatch script submitit writes: resources from conf/hardware/slurm.yaml and the
-    command line, one task per GPU, the time-limit signal, and the requeue budget."""
+def slurm_script(tmp_path: Path, monkeypatch, overrides: list[str]):
+    """The composed config of hardware=slurm with `overrides`, and the sbatch script submitit writes for it."""
     pytest.importorskip("submitit")
     fake = tmp_path / "bin"
-    fake.mkdir()
+    fake.mkdir(exist_ok=True)
     (fake / "srun").write_text("#!/bin/sh\nexit 0\n")  # submitit's SLURM executor looks for srun on PATH
     (fake / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
@@ -106,17 +105,16 @@ def test_slurm_hardware_asks_slurm_for_what_the_config_says(tmp_path, monkeypatc
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from genbench.hparams import register_resolvers
+
+    register_resolvers()  # what the genbench command does first
     GlobalHydra.instance().clear()
     with initialize_config_module("genbench.conf", version_base="1.3"):
-        cfg = compose("config", ["hardware=slurm", "hardware.partition=gpu", "hardware.account=proj42",
-                                 "hardware.devices=4", "hardware.time_min=240", "hardware.mem_gb=128"],
-                      return_hydra_config=True)
+        cfg = compose("config", ["hardware=slurm", *overrides], return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     assert launcher["_target_"].endswith("SlurmLauncher")
     OmegaConf.resolve(cfg)
     params = cfg.hydra.launcher
-    assert (params.tasks_per_node, params.gpus_per_node, params.timeout_min) == (4, 4, 240)
-    assert (params.max_num_timeout, params.signal_delay_s) == (cfg.hardware.max_requeues, cfg.hardware.signal_delay_s)
     import submitit
 
     executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm", slurm_max_num_timeout=params.max_num_timeout)
@@ -124,8 +122,31 @@ def test_slurm_hardware_asks_slurm_for_what_the_config_says(tmp_path, monkeypatc
         timeout_min=params.timeout_min, nodes=params.nodes, tasks_per_node=params.tasks_per_node,
         gpus_per_node=params.gpus_per_node, cpus_per_task=params.cpus_per_task, mem_gb=params.mem_gb,
         slurm_partition=params.partition, slurm_account=params.account, slurm_signal_delay_s=params.signal_delay_s)
-    script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "uid")
+    return cfg, executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "uid")
+
+
+def test_slurm_hardware_asks_slurm_for_what_the_config_says(tmp_path, monkeypatch):
+    """hardware=slurm -> the sbatch script submitit writes: resources from conf/hardware/slurm.yaml and the
+    command line, one task per GPU, the time-limit signal, and the requeue budget."""
+    from omegaconf import OmegaConf
+
+    cfg, script = slurm_script(tmp_path, monkeypatch, ["hardware.partition=gpu", "hardware.account=proj42",
+                                                       "hardware.devices=4", "hardware.time_min=240",
+                                                       "hardware.mem_gb=128"])
+    params = cfg.hydra.launcher
+    assert (params.tasks_per_node, params.gpus_per_node, params.timeout_min) == (4, 4, 240)
+    assert (params.max_num_timeout, params.signal_delay_s) == (cfg.hardware.max_requeues, cfg.hardware.signal_delay_s)
     for line in ("--partition=gpu", "--account=proj42", "--ntasks-per-node=4", "--gpus-per-node=4", "--time=240",
                  "--mem=128GB", f"--signal=USR2@{cfg.hardware.signal_delay_s}", "--cpus-per-task=8"):
         assert f"#SBATCH {line}" in script, script
     assert yaml.safe_load(OmegaConf.to_yaml(cfg.hardware))["strategy"] == "auto"
+
+
+def test_slurm_on_cpu_asks_for_no_gpu(tmp_path, monkeypatch):
+    """hardware.accelerator=cpu (a CPU partition): tasks per node = devices, but no --gpus-per-node, which sbatch
+    refuses where the partition has no GPU ("Invalid generic resource (gres) specification")."""
+    cfg, script = slurm_script(tmp_path, monkeypatch, ["hardware.partition=cpu", "hardware.accelerator=cpu",
+                                                       "hardware.devices=2"])
+    assert cfg.hydra.launcher.gpus_per_node is None
+    assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --partition=cpu" in script, script
+    assert "gpu" not in script.replace("--partition=cpu", ""), script
