@@ -150,3 +150,49 @@ def test_slurm_on_cpu_asks_for_no_gpu(tmp_path, monkeypatch):
     assert cfg.hydra.launcher.gpus_per_node is None
     assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --partition=cpu" in script, script
     assert "gpu" not in script.replace("--partition=cpu", ""), script
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("hardware.partition='gpu\n#SBATCH --wrap=\"rm -rf ~\"'", "hardware.partition"),
+    ("hardware.account='proj 42'", "hardware.account"),
+    ("hardware.qos='high;low'", "hardware.qos"),
+    ("+hardware.additional_parameters.constraint='a100\nx'", "hardware.additional_parameters.constraint"),
+    ("+hardware.additional_parameters.comment='one\ntwo'", "hardware.additional_parameters.comment"),
+    ("hardware.setup=['module load cuda','source a\nsource b']", "hardware.setup[1]"),
+])
+def test_slurm_fields_that_would_break_the_sbatch_script_fail_before_submitting(tmp_path, override, key):
+    """A SLURM value with a line break would end its #SBATCH line and start another (an option, or a shell line):
+    the sweep stops before sbatch, with one `genbench: error:` line naming the key (exit code 2)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("sbatch", "srun"):  # recording fakes: nothing may be submitted
+        (fake / tool).write_text(f"#!/bin/sh\ntouch {tmp_path}/{tool}-called\nexit 1\n")
+        (fake / tool).chmod(0o755)
+    env = genbench_env(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    result = run_genbench(["-m", "hardware=slurm", "hardware.accelerator=cpu", override, "seed=0,1",
+                           "hydra.sweep.dir=sweep"], tmp_path, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"genbench: error: {key}="), result.stderr[-2000:]
+    assert "e.g." in lines[0]
+    assert not (tmp_path / "sbatch-called").exists() and not (tmp_path / "sweep").exists()
+
+
+def test_slurm_fields_check_accepts_what_clusters_use():
+    from omegaconf import OmegaConf
+
+    from genbench.config_checks import check_scheduler
+    from genbench.errors import ConfigError
+
+    good = OmegaConf.create({"hardware": {
+        "partition": "gpu,gpu-long", "account": "proj_42", "qos": "normal", "setup": [
+            "module load cuda/12.4", "source venv/bin/activate && export OMP_NUM_THREADS=1 # shell is fine"],
+        "additional_parameters": {"constraint": "a100|h100&ib", "mail-type": "END,FAIL", "mail-user": "me@lab.org",
+                                  "comment": "reg study", "exclusive": True, "gres": "gpu:a100:4",
+                                  "exclude": "node[01-04]", "begin": "now+1hour"}}})
+    check_scheduler(good)
+    bad_key = OmegaConf.create({"hardware": {"additional_parameters": {"mail-type\n#SBATCH --x": "END"}}})
+    with pytest.raises(ConfigError, match=r"hardware.additional_parameters has the option 'mail-type\\n"):
+        check_scheduler(bad_key)
+    with pytest.raises(ConfigError, match="hardware.partition=.*line break"):
+        check_scheduler(OmegaConf.create({"hardware": {"partition": "gpu\r"}}))
