@@ -71,7 +71,7 @@ SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
 # short timeouts: tests wait seconds, not minutes
 # a requeued job waits cred_expire + 1 s before it starts again (default 120 s)
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=5
 SlurmctldTimeout=10
 SlurmdTimeout=10
 MessageTimeout=10
