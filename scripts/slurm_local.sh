@@ -2,7 +2,7 @@
 # A one-node SLURM cluster on this machine, for tests/test_slurm_cluster.py (and for trying hardware=slurm):
 #   sudo bash scripts/slurm_local.sh start    # install slurm-wlm + munge if missing, start munged, slurmctld, slurmd
 #   sudo bash scripts/slurm_local.sh status   # is it up? (sinfo)
-#   sudo bash scripts/slurm_local.sh stop     # stop the daemons this script started
+#   sudo bash scripts/slurm_local.sh stop     # stop slurmctld and slurmd (munged stays: other programs may use it)
 # Idempotent: start on a running cluster only checks it. One node (this machine's CPUs and memory), one default
 # partition `local`, short timeouts, no accounting storage (sacct has nothing to read: README, "Sweeps on a
 # cluster"). The state lives in $SLURM_LOCAL_DIR (default /var/tmp/genbench-slurm); the config is written to
@@ -118,10 +118,11 @@ start() {
     pid_alive "$DIR/slurmd.pid" || slurmd -f "$CONF"
     for _ in $(seq 100); do
         if up; then
-            scontrol update NodeName="$(hostname -s)" State=RESUME >/dev/null 2>&1 || true
             say "up: $(sinfo -h -o '%P %D node(s) %c CPUs %m MB %a' | head -1); state in $DIR"
             return
         fi
+        # a node left DOWN or DRAINED by an earlier run: back to service
+        scontrol update NodeName="$(hostname -s)" State=RESUME >/dev/null 2>&1 || true
         sleep 0.2
     done
     say "slurmctld log:"; tail -n 20 "$DIR/log/slurmctld.log" >&2 || true
