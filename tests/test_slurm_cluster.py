@@ -55,9 +55,14 @@ SHORT = ["train.max_steps=200", "train.checkpoint_every=10", "train.log_every=50
 USR2_BIT = 1 << (signal.SIGUSR2 - 1)
 
 
+LAUNCHED: list[subprocess.Popen] = []
+
+
 def genbench(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(["genbench", *args], cwd=cwd, env=genbench_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(["genbench", *args], cwd=cwd, env=genbench_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    LAUNCHED.append(proc)
+    return proc
 
 
 def wait_until(ok, what: str, proc: subprocess.Popen | None = None, timeout: float = 120):
@@ -125,8 +130,14 @@ def submitit_logs(sweep: Path, job: int = 0, rank: int = 0) -> str:
 
 @pytest.fixture(autouse=True)
 def cancel_leftovers(tmp_path):
-    """A failed test leaves no job behind on the 2-CPU node (the sweeps' array ids are their .submitit folders)."""
+    """A failed test leaves no job behind on the 2-CPU node (the sweeps' array ids are their .submitit folders),
+    nor a sweep command waiting for a cancelled job (without accounting it would wait forever)."""
     yield
+    while LAUNCHED:
+        proc = LAUNCHED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     ids = {p.name for p in tmp_path.glob("**/.submitit/*") if p.is_dir() and p.name.isdigit()}
     if ids:
         subprocess.run(["scancel", *sorted(ids)], capture_output=True, timeout=30)
