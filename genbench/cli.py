@@ -47,6 +47,7 @@ def _task(cfg: DictConfig) -> float | None:
 
     _state["started"] = True
     _restore_hydra_env()
+    register_resolvers()  # a SLURM job unpickles this function in a fresh process: main() did not run there
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_config(cfg)

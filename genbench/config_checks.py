@@ -7,8 +7,11 @@ Only OmegaConf is needed here, so a bad command fails in well under a second.
 from __future__ import annotations
 
 import math
+import re
+import sys
 
-from omegaconf import DictConfig, OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from genbench.errors import ConfigError
@@ -22,6 +25,85 @@ LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
 MAX_SEED = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) range
 GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+# What submitit writes into the sbatch script as `#SBATCH --<key>=<value>` lines (hardware=slurm): a newline in
+# a value would end its line and start another, an option or shell line the user never meant. Names of
+# partitions, accounts and QOS; constraint expressions; other sbatch options' keys and values (submitit
+# shell-quotes the values, so a space is harmless there).
+SLURM_NAME = re.compile(r"[A-Za-z0-9_.,+-]+")
+SLURM_CONSTRAINT = re.compile(r"[A-Za-z0-9_.,:&|*!\[\]()-]+")
+SLURM_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+SLURM_VALUE = re.compile(r"[A-Za-z0-9_.,:;=@%+/&|*!~\[\]() -]*")
+SLURM_NAMES = {"partition": ("a partition", "gpu"), "account": ("an account", "myproj"), "qos": ("a QOS", "normal")}
+
+
+def _slurm_value(key: str, value, pattern: re.Pattern, what: str, example: str) -> None:
+    if value is None or isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}={value!r} must be a string: give {what}, e.g. {example}")
+    if pattern.fullmatch(value):
+        return
+    if "\n" in value or "\r" in value:
+        problem = "holds a line break, which would end its #SBATCH line in the job script and start another"
+    else:
+        bad = next(c for c in value if not pattern.fullmatch(c))
+        problem = f"holds {bad!r}, which this sbatch option does not take"
+    raise ConfigError(f"{key}={value!r} {problem}: give {what}, e.g. {example}")
+
+
+def check_scheduler(cfg: DictConfig, prefix: str = "hardware") -> None:
+    """The SLURM fields of hardware=slurm (or of hydra.launcher, prefix="hydra.launcher") hold no line break and
+    only the characters their sbatch options take; setup lines are shell but one line each."""
+    node = OmegaConf.select(cfg, prefix)
+    if not isinstance(node, DictConfig):
+        return
+    for name, (what, example) in SLURM_NAMES.items():
+        if name in node:
+            _slurm_value(f"{prefix}.{name}", node[name], SLURM_NAME, f"{what} name (letters, digits, _ . , + -)",
+                         f"{prefix}.{name}={example}")
+    extra = node.get("additional_parameters")
+    if extra is not None:
+        if not isinstance(extra, DictConfig):
+            raise ConfigError(f"{prefix}.additional_parameters={extra!r} must be a mapping of sbatch options, "
+                              f"e.g. +{prefix}.additional_parameters.constraint=a100")
+        for option, value in extra.items():
+            key = f"{prefix}.additional_parameters"
+            if not SLURM_OPTION.fullmatch(str(option)):
+                raise ConfigError(f"{key} has the option {str(option)!r}: an sbatch option name is letters, digits, "
+                                  f"- and _ (no line break, no leading --), e.g. +{key}.mail-type=END")
+            if option == "constraint":
+                _slurm_value(f"{key}.{option}", value, SLURM_CONSTRAINT,
+                             "a constraint expression (features joined by & | , with [] () * !)",
+                             f"+{key}.constraint=a100")
+            else:
+                _slurm_value(f"{key}.{option}", value, SLURM_VALUE,
+                             "one line of letters, digits, spaces and _ . , : ; = @ % + / & | * ! ~ [ ] ( ) -",
+                             f"+{key}.{option}=<value>")
+    setup = node.get("setup")
+    if setup is not None:
+        if not isinstance(setup, ListConfig):
+            raise ConfigError(f"{prefix}.setup={setup!r} must be a list of shell lines, "
+                              f"e.g. {prefix}.setup='[\"module load cuda\"]'")
+        for i, line in enumerate(setup):
+            if not isinstance(line, str) or "\n" in line or "\r" in line:
+                raise ConfigError(f"{prefix}.setup[{i}]={line!r} must be one shell line (no line break): give each "
+                                  f"command its own list item, e.g. {prefix}.setup='[\"module load cuda\",\"source "
+                                  "venv/bin/activate\"]'")
+
+
+class SchedulerCheck(Callback):
+    """hardware=slurm's Hydra callback: check the SLURM fields before the launcher writes any sbatch script (the
+    jobs' own check_config runs only once they started, too late for a line that breaks the script)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            check_scheduler(config)
+            check_scheduler(config, "hydra.launcher")
+        except ConfigError as err:
+            print(f"genbench: error: {err}", file=sys.stderr)
+            sys.exit(2)
 
 
 def _positive_int(cfg: DictConfig, key: str) -> None:
@@ -184,6 +266,7 @@ def check_config(cfg: DictConfig) -> None:
     wandb = OmegaConf.select(cfg, "logger.wandb")
     if wandb is not None and wandb.mode not in WANDB_MODES:
         raise ConfigError(f"logger.wandb.mode={wandb.mode!r}: choose one of {', '.join(WANDB_MODES)}")
+    check_scheduler(cfg)
     if cfg.metrics.mode not in ("auto", "max", "min"):
         raise ConfigError(f"metrics.mode={cfg.metrics.mode!r}: choose max, min or auto")
     extractor = OmegaConf.select(cfg, "metrics.extractor")

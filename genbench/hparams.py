@@ -1,9 +1,10 @@
-"""Resolvers the Optuna search configs (conf/hparams_search/) use: the direction of the monitored metric and
-an SQLite storage whose folder exists.
+"""Resolvers the configs use. The Optuna search configs (conf/hparams_search/): the direction of the monitored
+metric and an SQLite storage whose folder exists. hardware=slurm: how many GPUs a job asks SLURM for.
 
 Why: a search that maximizes a metric which is better when lower is silently useless; the direction comes
 from the metric's own `higher_is_better` (or `metrics.mode`). SQLite does not create folders, and Optuna opens
-the study before Hydra creates the sweep's folders.
+the study before Hydra creates the sweep's folders. A CPU job asking for GPUs is refused by sbatch on a CPU
+partition ("Invalid generic resource (gres) specification").
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ def sqlite_storage(path: str) -> str:
     return f"sqlite:///{path}"
 
 
+def gpus_per_node(accelerator: str, devices: int) -> int | None:
+    """SLURM's --gpus-per-node for hardware.accelerator and .devices: none (null) on CPU, else one per device."""
+    return None if str(accelerator).lower() == "cpu" else devices
+
+
 def register_resolvers() -> None:
-    for name, fn in (("genbench_direction", direction), ("genbench_sqlite", sqlite_storage)):
+    for name, fn in (("genbench_direction", direction), ("genbench_sqlite", sqlite_storage),
+                     ("genbench_gpus", gpus_per_node)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

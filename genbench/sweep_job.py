@@ -70,16 +70,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _slurm_job_alive(job_id: str) -> bool | None:
-    """True/False from squeue when it can tell (pending, running or requeued counts as alive), else None."""
+    """True/False from squeue when it can tell (pending, running or requeued counts as alive), else None.
+
+    `job_id` is the job's SLURM_JOB_ID. The last task of an array has the array's own id, for which squeue lists
+    every task of the array: only the line whose own job id (%A) is `job_id` counts."""
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%A %T"], capture_output=True, text=True,
+                             timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:  # "Invalid job id": long gone
         return False
-    return bool(out.stdout.strip())
+    return any(line.split()[0] == job_id for line in out.stdout.splitlines() if line.strip())
 
 
 def _last_write(run_dir: Path) -> float:
