@@ -263,6 +263,7 @@ def check_config(cfg: DictConfig) -> None:
     precision = str(cfg.hardware.precision)
     if cfg.hardware.accelerator == "cpu" and precision.startswith("16"):
         raise ConfigError(f"hardware.precision={precision} needs a GPU; on CPU use 32-true or bf16-mixed")
+    _ranks(cfg)
     wandb = OmegaConf.select(cfg, "logger.wandb")
     if wandb is not None and wandb.mode not in WANDB_MODES:
         raise ConfigError(f"logger.wandb.mode={wandb.mode!r}: choose one of {', '.join(WANDB_MODES)}")
@@ -280,6 +281,22 @@ def check_config(cfg: DictConfig) -> None:
         weight = reg.get("weight")
         if weight is not None and (not isinstance(weight, (int, float)) or weight < 0):
             raise ConfigError(f"reg.{name}.weight={weight!r} must be a number >= 0")
+
+
+STRATEGIES = ("auto", "ddp")
+
+
+def _ranks(cfg: DictConfig) -> None:
+    """Several devices train with genbench's DDP (README: several devices); the global batch splits evenly."""
+    hw = cfg.hardware
+    if str(hw.strategy) not in STRATEGIES:
+        raise ConfigError(f"hardware.strategy={hw.strategy!r}: choose auto (one device) or ddp (several; genbench "
+                          "starts the ranks itself, or SLURM does); other Lightning strategies are not supported")
+    world = int(hw.devices) * int(hw.get("num_nodes", 1) or 1)
+    batch = cfg.dataset.get("batch_size")
+    if world > 1 and isinstance(batch, int) and batch % world:
+        raise ConfigError(f"dataset.batch_size={batch} is the global batch of {world} ranks and must split evenly: "
+                          f"choose a multiple of {world}, e.g. dataset.batch_size={batch - batch % world or world}")
 
 
 def check_machine(cfg: DictConfig) -> None:

@@ -95,7 +95,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list
 
     # Under SLURM the ranks are SLURM's tasks (tasks per node = devices); submitit, not Lightning, requeues.
     plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
-    strategy = hw.strategy
+    strategy = "auto"  # one process: nothing to distribute (also when a DDP run is resumed on one device)
     if requested_world_size(hw) > 1:
         from pytorch_lightning.strategies import DDPStrategy
 
@@ -106,6 +106,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list
     return pl.Trainer(
         accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.get("num_nodes", 1), strategy=strategy,
         precision=hw.precision, plugins=plugins, sync_batchnorm=bool(hw.get("sync_batchnorm", False)),
+        benchmark=hw.get("cudnn_benchmark"),
         max_epochs=-1, max_steps=-1, logger=loggers or False, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, default_root_dir=str(run_dir), log_every_n_steps=1,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,18 @@ def run_genbench(args: list[str], cwd: Path, timeout: float = 300, env: dict | N
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+STEP = re.compile(r"\] - step (\d+)/")
+
+
+def wait_for_step(run, step: int, proc, timeout: float = 300) -> None:
+    """Until the run's log shows a training log line at generator step >= `step` (this process is training)."""
+    log, deadline = run / "genbench.log", time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        lines = log.read_text().splitlines() if log.is_file() else []
+        if any(int(m.group(1)) >= step for m in map(STEP.search, lines) if m):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"no log line at step {step} within {timeout} s")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import site
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -28,7 +30,13 @@ def test_plain_install_ships_configs_and_runs_anywhere(tmp_path):
     expected = {str(p.relative_to(REPO / "conf")) for p in (REPO / "conf").rglob("*.yaml")}
     assert expected <= shipped
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # genbench's dependencies from this environment, wherever it is (a venv, conda, the system): its
+    # site-packages as plain path entries (their .pth files, e.g. an editable genbench, are not processed)
+    ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([venv / "bin" / "python", "-c", ask], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    Path(purelib, "_outer_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True, timeout=300)
     where = subprocess.run([venv / "bin" / "python", "-c", "import genbench, os; print(genbench.__file__)"],

@@ -6,11 +6,10 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 import torch
-from conftest import genbench_env, read_json, run_genbench
+from conftest import genbench_env, read_json, run_genbench, wait_for_step
 
 TINY = ["train.log_every=5", "train.sample_every=1000", "train.checkpoint_every=10", "metrics.every=10",
         "metrics.n=200", "logger=csv", "hardware.threads=1"]
@@ -94,19 +93,12 @@ def _start(tmp_path, args):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for_rows(csv, rows: int, proc, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not (csv.is_file() and len(csv.read_text().splitlines()) > rows):
-        assert proc.poll() is None, proc.stdout.read()[-3000:]
-        time.sleep(0.3)
-
-
 def test_a_run_still_training_has_one_owner(tmp_path):
     """resume= on a run that is still training is refused, naming the live owner; the run goes on."""
     run = finished_run(tmp_path, steps=10)
     proc = _start(tmp_path, [f"resume={run}", "train.max_steps=100000", "train.log_every=5"])
     try:
-        _wait_for_rows(run / "csv" / "metrics.csv", 3, proc)
+        wait_for_step(run, 20, proc)
         line = one_error_line(run_genbench([f"resume={run}", "train.max_steps=100000"], tmp_path))
         assert "is being trained by" in line and f"pid {proc.pid}" in line
         assert read_json(run / "run.json")["status"] == "running"
@@ -120,7 +112,7 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resume_is_exact(tmp_path):
     args = ["train.max_steps=3000", "train.checkpoint_every=100000", "metrics=none", *TINY[:1], "logger=csv",
             "hardware.threads=1"]
     proc = _start(tmp_path, ["hydra.run.dir=run", *args])
-    _wait_for_rows(tmp_path / "run" / "csv" / "metrics.csv", 4, proc)
+    wait_for_step(tmp_path / "run", 20, proc)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out[-3000:]

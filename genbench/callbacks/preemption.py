@@ -49,8 +49,10 @@ class StopOnSignal(pl.Callback):
         self.pending = signum
         log.warning("received %s: stopping at the end of this step", signal.Signals(signum).name)
 
-    def on_fit_start(self, trainer, module) -> None:
-        # after Lightning's own handlers are in place (its SIGTERM handler would stop the ranks at different steps)
+    def on_train_start(self, trainer, module) -> None:
+        # after Lightning registered its own handlers (in Trainer._run, after on_fit_start): they are replaced for
+        # the duration of training. Lightning's SIGTERM handler would broadcast from inside the signal handler and
+        # stop each rank at its own step.
         signums = [signal.SIGINT, signal.SIGTERM] + ([self.scheduler[0]] if self.scheduler else [])
         for signum in signums:
             self._previous[signum] = signal.getsignal(signum)
