@@ -13,7 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from genbench.errors import GenbenchError
+from genbench.errors import GenbenchError, one_line
 from genbench.hparams import register_resolvers
 from genbench.resume import resume_overrides
 
@@ -50,8 +50,8 @@ def _task(cfg: DictConfig) -> float | None:
     register_resolvers()  # a SLURM job unpickles this function in a fresh process: main() did not run there
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        check_machine(cfg)  # first: a machine that lacks the hardware says so before any value is judged
         check_config(cfg)
-        check_machine(cfg)
         from genbench.run import RunContext, run  # heavy: torch, Lightning
 
         return run(cfg, RunContext.from_hydra())
@@ -63,7 +63,7 @@ def _task(cfg: DictConfig) -> float | None:
         if multirun:  # the sweep goes on with the other jobs; Hydra reports this one as failed
             log.error("%s", user)
             raise
-        print(f"genbench: error: {user}", file=sys.stderr)
+        print(f"genbench: error: {one_line(user)}", file=sys.stderr)
         sys.exit(2)
 
 

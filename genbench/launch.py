@@ -82,7 +82,8 @@ class LocalRanks:
         while not self._done.wait(0.5):
             for r, child in enumerate(self.children, start=1):
                 code = child.poll()
-                if code not in (None, 0) and not self._done.is_set():
+                # 128 + signal: a stop every rank agreed on (genbench/callbacks/preemption.py); rank 0 reports it
+                if code is not None and code != 0 and not 128 <= code < 160 and not self._done.is_set():
                     self._on_failure(f"rank {r} exited with code {code}")
                     self.kill()
                     os._exit(1)  # the main thread may be waiting in a collective that will never complete

@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+from genbench.errors import storage_error
+
 
 class FolderBusy(Exception):
     """Another live process holds the folder's lock."""
@@ -76,10 +78,14 @@ class RunDir:
     @staticmethod
     def write_json(path: Path, payload: dict) -> None:
         """Write to a temporary file, then rename: a reader never sees half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise storage_error(path, err) from None
 
     # ----------------------------------------------------------------- ownership
     def lock(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import socket
@@ -11,7 +12,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from genbench.distributed import env_rank
+from genbench.errors import StorageError
+from genbench.run_dir import RunDir
 from genbench.sweep_job import owner
+
+log = logging.getLogger("genbench")
 
 PACKAGES = ("genbench", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "numpy", "wandb")
 
@@ -74,24 +80,16 @@ class RunRecord:
                          wall_time_s=round(self._before + time.perf_counter() - self._t0, 3))
         if error:
             self.data["error"] = error
-        self.write()
+        try:
+            self.write()
+        except StorageError as err:  # a full disk: the error that ended the run is the one to report
+            log.warning("run.json could not record status %s: %s", status, err)
 
     def write(self) -> None:
-        if _global_rank() != 0:  # DDP under SLURM: every rank runs the job; rank 0 keeps the record
+        if env_rank() != 0:  # DDP: every rank runs the job; rank 0 keeps the record
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        RunDir.write_json(self.path, self.data)
 
-
-
-def _global_rank() -> int:
-    """This process's rank, from the launcher's environment (known before the Trainer exists)."""
-    for key in ("RANK", "SLURM_PROCID", "SUBMITIT_LOCAL_GLOBALID"):
-        if os.environ.get(key, "").isdigit():
-            return int(os.environ[key])
-    return 0
 
 
 def environment_device() -> str:

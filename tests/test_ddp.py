@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -120,7 +121,7 @@ def test_a_nan_stops_every_rank_with_status_diverged(tmp_path):
                            "logger=csv", "hydra.run.dir=run"], tmp_path, timeout=400)
     ok(result)
     assert read_json(tmp_path / "run" / "run.json")["status"] == "diverged"
-    assert "diverged" in result.stderr
+    assert "diverged" in result.stdout + result.stderr
 
 
 def test_sigterm_to_rank_0_stops_both_ranks_at_a_step_and_resume_is_exact(tmp_path):
@@ -222,3 +223,25 @@ def test_two_ranks_gather_features_and_agree(tmp_path):
     assert out["any0"] and out["any1"] and not out["all0"] and not out["all1"]
     assert out["shard0"] == slice(0, 2) and out["shard1"] == slice(2, 5)
     assert out["rows0"] == [0, 1, 2] and out["rows1"] == [3, 4, 5]
+
+
+def test_a_rank_that_dies_takes_the_run_down_as_failed(tmp_path):
+    """kill -9 of rank 1: rank 0 does not wait in a collective forever; it marks the run failed and leaves."""
+    proc = subprocess.Popen(["genbench", *DDP, *PLAIN, "train.max_steps=100000", "hydra.run.dir=run"], cwd=tmp_path,
+                            env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_step(tmp_path / "run", 20, proc)
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == proc.pid]
+    ranks = [pid for pid in children if b"genbench.rank_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(ranks) == 1, children
+    os.kill(ranks[0], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out[-3000:]
+    record = read_json(tmp_path / "run" / "run.json")
+    assert record["status"] == "failed" and "rank 1 exited with code -9" in record["error"]
+
+
+def _parent(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -16,17 +16,27 @@ import pytorch_lightning as pl
 import torch
 
 from genbench.callbacks import on_schedule
+from genbench.errors import storage_error
 
 log = logging.getLogger("genbench")
 
 
 def save_atomic(trainer: pl.Trainer, path: Path) -> None:
     """Every rank calls this (Trainer.save_checkpoint ends in a barrier); rank 0 writes and renames."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".ckpt.tmp")
-    trainer.save_checkpoint(tmp)
-    if trainer.is_global_zero:
-        os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        # a full disk or a read-only folder (torch.save reports a failed write as a RuntimeError): the previous
+        # checkpoint stays whole
+        if isinstance(err, RuntimeError) and "write" not in str(err).lower():
+            raise
+        if trainer.is_global_zero:
+            tmp.unlink(missing_ok=True)
+        raise storage_error(path, err if isinstance(err, OSError) else OSError(str(err).splitlines()[0])) from None
 
 
 def optimizer_states_finite(trainer: pl.Trainer) -> bool:
