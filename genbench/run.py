@@ -103,7 +103,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list
         # others are unused in it; Lightning prepares DDP's reducer before every manual_backward.
         strategy = DDPStrategy(find_unused_parameters=True, timeout=COLLECTIVE_TIMEOUT,
                                process_group_backend="gloo" if hw.accelerator == "cpu" else None)
-    return pl.Trainer(
+    trainer = pl.Trainer(
         accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.get("num_nodes", 1), strategy=strategy,
         precision=hw.precision, plugins=plugins, sync_batchnorm=bool(hw.get("sync_batchnorm", False)),
         benchmark=hw.get("cudnn_benchmark"),
@@ -111,6 +111,12 @@ def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list, callbacks: list
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, default_root_dir=str(run_dir), log_every_n_steps=1,
     )
+    epoch_loop = trainer.fit_loop.epoch_loop
+    if requested_world_size(hw) > 1 and hasattr(epoch_loop, "_broadcast_sigterm_tensor"):
+        # Lightning broadcasts rank 0's SIGTERM flag from the device and reads it back before every batch: a host
+        # sync per step. genbench's StopOnSignal takes SIGTERM over and agrees on a CPU group instead.
+        epoch_loop._broadcast_sigterm_tensor = lambda: None
+    return trainer
 
 
 def _decide(cfg: DictConfig, ctx: RunContext, folder: RunDir) -> Plan:

@@ -13,6 +13,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist the workers run side by side on the machine's cores: one torch thread per worker and per
+# `genbench` it starts. Two OpenMP threads per process on a core another process also uses wait on each other
+# (for the tiny networks of these tests, tens of times slower than one thread).
+PARALLEL = "PYTEST_XDIST_WORKER" in os.environ
+if PARALLEL:
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def seeded_one_thread():
@@ -42,6 +51,8 @@ def mnist_root() -> Path:
 def genbench_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"})
+    if PARALLEL:
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.update(extra)
     return env
 
