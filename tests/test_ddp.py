@@ -245,3 +245,13 @@ def _parent(proc_dir: Path) -> int | None:
         return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def test_local_parallel_runs_two_rank_jobs(tmp_path):
+    """hardware=local_parallel (submitit's local executor, the code path of hardware=slurm) with 2 ranks a job:
+    genbench starts the second rank inside the job."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra")
+    ok(run_genbench(["-m", "hardware=local_parallel", "hardware.devices=2", "seed=0", "debug=fast", "logger=csv",
+                     "hydra.sweep.dir=sweep"], tmp_path, timeout=400))
+    record = read_json(tmp_path / "sweep" / "0" / "run.json")
+    assert (record["status"], record["world_size"], record["generator_steps"]) == ("completed", 2, 20)
