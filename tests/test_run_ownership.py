@@ -183,3 +183,9 @@ def test_a_corrupt_image_read_by_a_worker_is_one_line(tmp_path):
                                         "dataset.image_size=28", "dataset.batch_size=8", "dataset.num_workers=2",
                                         "train.max_steps=20", *TINY], tmp_path))
     assert "017.png" in line and "cannot read the image" in line
+
+
+def test_a_batch_larger_than_the_dataset_is_one_line(tmp_path):
+    line = one_error_line(run_genbench(["hydra.run.dir=run", "dataset.batch_size=1000000", *TINY], tmp_path))
+    assert "dataset.batch_size=1000000" in line and "choose at most 100000" in line
+    assert read_json(tmp_path / "run" / "run.json")["status"] == "failed"  # a fresh folder: its record says why
