@@ -29,4 +29,4 @@ if [ "${GENBENCH_EDITABLE:-1}" = "0" ]; then
 else
   pip_install -e ".[$EXTRAS]"
 fi
-echo "install.sh: genbench installed; run \`genbench\` for the default experiment, \`python -m pytest\` for the tests"
+echo "install.sh: genbench installed; run \`genbench\` for the default experiment, \`python -m pytest -q -n auto\` for the tests"
