@@ -83,7 +83,11 @@ def sizes(dry: bool) -> dict:
 
 
 def shared_data(arg: str | None) -> Path:
-    candidates = [arg, os.environ.get("GENBENCH_SHARED_DATA"), REPO.parent / "shared" / "data",
+    """--data when given (even where it holds nothing: the dry path then says so), else the first known place
+    that holds the weights."""
+    if arg:
+        return Path(arg)
+    candidates = [os.environ.get("GENBENCH_SHARED_DATA"), REPO.parent / "shared" / "data",
                   REPO / "shared" / "data"]
     for c in candidates:
         if c and (Path(c) / WEIGHTS_FILE).is_file():

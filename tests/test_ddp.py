@@ -237,7 +237,9 @@ def test_a_rank_that_dies_takes_the_run_down_as_failed(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1, out[-3000:]
     record = read_json(tmp_path / "run" / "run.json")
-    assert record["status"] == "failed" and "rank 1 exited with code -9" in record["error"]
+    # whichever notices first: the watch on the children, or gloo on rank 0 when its peer's connection closes
+    assert record["status"] == "failed", record
+    assert "rank 1 exited with code -9" in record["error"] or "Connection closed by peer" in record["error"], record
 
 
 def _parent(proc_dir: Path) -> int | None:
