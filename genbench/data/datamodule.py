@@ -16,6 +16,14 @@ from genbench.errors import ConfigError
 ON_DEVICE_MAX_BYTES = 2 << 30  # in-memory training data up to 2 GiB moves to the GPU once
 
 
+def rank_batch(batch_size: int, world_size: int) -> int:
+    """One rank's rows of the global batch `batch_size`, which must split evenly over the ranks."""
+    if batch_size % world_size:
+        raise ConfigError(f"dataset.batch_size={batch_size} is the global batch of {world_size} ranks: it must "
+                          f"be a multiple of {world_size}")
+    return batch_size // world_size
+
+
 class TensorBatches:
     """Shuffled global batches of rows of `data`, re-shuffled each epoch from a seeded generator.
 
@@ -30,12 +38,9 @@ class TensorBatches:
         if batch_size > len(data):
             raise ConfigError(f"dataset.batch_size={batch_size} is larger than the dataset ({len(data)} items): "
                               f"choose at most {len(data)}")
-        if batch_size % world_size:
-            raise ConfigError(f"dataset.batch_size={batch_size} is the global batch of {world_size} ranks: it must "
-                              f"be a multiple of {world_size}")
         self.data, self.batch_size = data, batch_size
         self.rank, self.world_size = rank, world_size
-        self.local = batch_size // world_size
+        self.local = rank_batch(batch_size, world_size)
         self.generator = torch.Generator().manual_seed(seed)
         self.skip = skip
 
@@ -103,11 +108,8 @@ class GenDataModule(pl.LightningDataModule):
         if isinstance(self.train_data, torch.Tensor):
             skip, self._skip = self._skip, 0
             return TensorBatches(self._on_device(self.train_data), self.batch_size, self.seed, rank, world, skip)
-        if self.batch_size % world:
-            raise ConfigError(f"dataset.batch_size={self.batch_size} is the global batch of {world} ranks: it must "
-                              f"be a multiple of {world}")
         # Lightning gives each rank a DistributedSampler: rank r's batch i holds its share of global batch i
-        return DataLoader(self.train_data, batch_size=self.batch_size // world, shuffle=True, drop_last=True,
+        return DataLoader(self.train_data, batch_size=rank_batch(self.batch_size, world), shuffle=True, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           generator=torch.Generator().manual_seed(self.seed))
 
