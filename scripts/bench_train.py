@@ -3,7 +3,7 @@
 What is compared
     For each case, generator steps per second of
     * genbench: the config composed by Hydra from genbench.conf, the data module, GANModule and a
-      Lightning Trainer built by genbench.run (build_datamodule, build_module, build_trainer), with
+      Lightning Trainer built by genbench.runs.train (build_datamodule, build_module, build_trainer), with
       genbench's callbacks (evaluation, samples, checkpoint) attached at intervals that do not fire
       inside the timed window, and no logger;
     * plain: a hand-written loop over the same networks (built by genbench.nets from the same
@@ -89,7 +89,7 @@ from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
 from genbench.modules.gan import GANModule
 from genbench.nets import build_nets
-from genbench.run import build_datamodule, build_module, build_trainer
+from genbench.runs.train import build_datamodule, build_module, build_trainer
 
 TARGET_CASE, TARGET_OVERHEAD = "dcgan32", 0.05
 NEVER = 10**9  # a schedule interval that does not fire during a benchmark
@@ -374,7 +374,7 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
 def conditioning_overhead(net: Case, args, baseline_steps_per_s: float) -> dict:
     """The condition-number metric's cost at its default schedule: one evaluation (on the generator after a few
     steps) against the time of metrics.every generator steps of the plain GAN."""
-    from genbench.conditioning import GeneratorConditioning
+    from genbench.metrics.conditioning import GeneratorConditioning
 
     cfg = compose_config(Case(net.name, (*net.overrides, *METHODS[BASELINE_METHOD]), 2, 0), args.threads, 2)
     every = int(compose_defaults().metrics.every)

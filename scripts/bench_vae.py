@@ -3,7 +3,7 @@
 What is compared
     Training, generator (= training) steps per second of
     * genbench: the config composed by Hydra from genbench.conf, the data module, VAEModule and a Lightning
-      Trainer built by genbench.run, with genbench's callbacks (evaluation, samples, checkpoint, and the VAE's
+      Trainer built by genbench.runs.train, with genbench's callbacks (evaluation, samples, checkpoint, and the VAE's
       reconstructions/traversals) at intervals that do not fire inside the timed window, no logger;
     * plain: a hand-written loop over the same encoder, decoder and likelihood (built by genbench.vae from the
       same config and seed, checked to start from identical weights), the same objective, Adam settings,
@@ -67,7 +67,7 @@ from genbench.callbacks.evaluation import Evaluator  # noqa: E402
 from genbench.callbacks.samples import SampleImages  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
 from genbench.metrics.nll import ImportanceSampledNLL  # noqa: E402
-from genbench.run import build_module, build_trainer  # noqa: E402
+from genbench.runs.train import build_module, build_trainer  # noqa: E402
 from genbench.vae.bounds import gaussian_kl, log_normal, log_standard_normal  # noqa: E402
 from genbench.vae.likelihoods import build_likelihood  # noqa: E402
 from genbench.vae.nets import build_encoder_decoder  # noqa: E402

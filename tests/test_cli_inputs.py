@@ -30,7 +30,7 @@ def test_help_lists_every_group_and_option(tmp_path):
 def test_help_does_not_import_torch(tmp_path):
     """--help must stay fast: the CLI imports torch and Lightning only when a run starts."""
     code = ("import sys; sys.argv = ['genbench', '--help']\n"
-            "from genbench.cli import main\n"
+            "from genbench.cli.main import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'pytorch_lightning', 'wandb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True).stdout

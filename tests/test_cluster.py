@@ -105,7 +105,7 @@ def slurm_script(tmp_path: Path, monkeypatch, overrides: list[str]):
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from genbench.hparams import register_resolvers
+    from genbench.runs.hparams import register_resolvers
 
     register_resolvers()  # what the genbench command does first
     GlobalHydra.instance().clear()
@@ -181,8 +181,8 @@ def test_slurm_fields_that_would_break_the_sbatch_script_fail_before_submitting(
 def test_slurm_fields_check_accepts_what_clusters_use():
     from omegaconf import OmegaConf
 
-    from genbench.config_checks import check_scheduler
     from genbench.errors import ConfigError
+    from genbench.runs.config_checks import check_scheduler
 
     good = OmegaConf.create({"hardware": {
         "partition": "gpu,gpu-long", "account": "proj_42", "qos": "normal", "setup": [

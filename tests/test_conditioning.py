@@ -11,7 +11,7 @@ import torch
 from conftest import read_json, run_genbench
 from torch import nn
 
-from genbench.conditioning import GeneratorConditioning, conditioning_stats, generator_jacobians
+from genbench.metrics.conditioning import GeneratorConditioning, conditioning_stats, generator_jacobians
 from genbench.regs.jacobian_clamp import JacobianClamp
 
 

@@ -10,7 +10,6 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from genbench.config_checks import check_config
 from genbench.errors import ConfigError
 from genbench.losses.hinge import HingeLoss
 from genbench.losses.lsgan import LeastSquaresLoss
@@ -18,6 +17,7 @@ from genbench.losses.minimax import MinimaxLoss
 from genbench.losses.ns import NonSaturatingLoss
 from genbench.losses.wasserstein import WassersteinLoss
 from genbench.regs.base import Regularizer
+from genbench.runs.config_checks import check_config
 
 CONF = importlib.resources.files("genbench.conf")
 OPTIONAL_GROUPS = ("experiment", "debug", "budget", "hparams_search")  # `null` in the defaults list

@@ -173,12 +173,12 @@ class _Data:
 
 def _metric_values(cache: str) -> dict:
     """FID, KID, PRDC and IS of 40 fixed samples through the Evaluator's path, on whatever world this is."""
-    from genbench import distributed
     from genbench.callbacks.evaluation import Evaluator
     from genbench.metrics.fid import FID
     from genbench.metrics.inception_score import InceptionScore
     from genbench.metrics.kid import KID
     from genbench.metrics.prdc import PRDC
+    from genbench.parallel import distributed
 
     samples = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     local = samples[distributed.shard(40)]
@@ -198,7 +198,7 @@ def _metric_values(cache: str) -> dict:
 def _rank(rank: int, port: int, cache: str, out: dict) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
-        from genbench import distributed
+        from genbench.parallel import distributed
 
         values = _metric_values(cache)
         out[f"metrics{rank}"] = values
@@ -231,7 +231,7 @@ def test_a_rank_that_dies_takes_the_run_down_as_failed(tmp_path):
                             env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_step(tmp_path / "run", 20, proc)
     children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == proc.pid]
-    ranks = [pid for pid in children if b"genbench.rank_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    ranks = [pid for pid in children if b"genbench.parallel.rank_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert len(ranks) == 1, children
     os.kill(ranks[0], signal.SIGKILL)
     out, _ = proc.communicate(timeout=120)

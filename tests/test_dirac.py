@@ -2,7 +2,7 @@
 verdicts of the whole sweep against the paper's findings, genbench-table, the Jacobian's eigenvalues with
 R1 against the closed form, and the trained vector field against each method's analytic field.
 
-Sign convention (genbench/dirac.py): v = -(dL_G/dtheta, dL_D/dpsi), the direction gradient descent moves
+Sign convention (genbench/analysis/dirac/study.py): v = -(dL_G/dtheta, dL_D/dpsi), the direction gradient descent moves
 (theta, psi); genbench's D is positive on real data, so its psi is the paper's -psi."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from conftest import read_json, run_genbench
 from hydra import compose, initialize_config_module
 
-from genbench import dirac
+from genbench.analysis.dirac import study as dirac
 
 METHODS = ["gan", "nsgan", "wgan", "wgan_gp", "instance_noise", "r1", "r2", "consensus", "nsgan_r1"]
 CONVERGES = {"gan": False, "nsgan": False, "wgan": False, "wgan_gp": False, "instance_noise": True,
@@ -26,7 +26,7 @@ H = 0.2
 
 
 def build(*overrides: str):
-    from genbench.run import build_module
+    from genbench.runs.train import build_module
 
     with initialize_config_module("genbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))

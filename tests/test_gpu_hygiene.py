@@ -133,7 +133,7 @@ def test_losses_under_bf16_autocast_are_float32_and_close_to_fp32(game, loss):
 
 
 def test_losses_keep_double_precision():
-    """The float32 cast only widens half types: float64 analyses (genbench.dirac) stay float64."""
+    """The float32 cast only widens half types: float64 analyses (genbench.analysis.dirac.study) stay float64."""
     x = torch.randn(5, dtype=torch.float64)
     for loss in LOSSES:
         assert loss.d_loss(x, x).dtype == loss.g_loss(x).dtype == torch.float64

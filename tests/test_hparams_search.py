@@ -46,7 +46,7 @@ def test_direction_follows_the_monitored_metric():
     from omegaconf import OmegaConf
 
     from genbench.errors import ConfigError
-    from genbench.hparams import direction
+    from genbench.runs.hparams import direction
 
     fid = {"_target_": "genbench.metrics.fid.FID"}
     modes = {"_target_": "genbench.metrics.modes.ModeCoverage"}

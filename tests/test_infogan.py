@@ -226,8 +226,8 @@ def compose_cfg():
 
 
 def test_recipe_is_the_authors_mnist_setup_and_composes_with_losses_and_regs(compose_cfg):
-    from genbench.config_checks import check_config
     from genbench.modules import build
+    from genbench.runs.config_checks import check_config
 
     cfg = compose_cfg("model=infogan")
     check_config(cfg)
@@ -241,8 +241,8 @@ def test_recipe_is_the_authors_mnist_setup_and_composes_with_losses_and_regs(com
 
 
 def test_infogan_metric_needs_model_infogan(compose_cfg):
-    from genbench.config_checks import check_config
     from genbench.errors import ConfigError
+    from genbench.runs.config_checks import check_config
 
     with pytest.raises(ConfigError, match="use it with model=infogan"):
         check_config(compose_cfg("model=gan", "metrics=[modes,infogan]"))
@@ -256,8 +256,8 @@ def test_infogan_metric_needs_model_infogan(compose_cfg):
     (["model.codes.q_hidden=0"], "model.codes.q_hidden=0 must be a whole number >= 1"),
 ])
 def test_bad_codes_are_config_errors(compose_cfg, overrides, message):
-    from genbench.config_checks import check_config
     from genbench.errors import ConfigError
+    from genbench.runs.config_checks import check_config
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         check_config(compose_cfg("model=infogan", *overrides))

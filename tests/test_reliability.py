@@ -65,7 +65,7 @@ def test_eval_refuses_a_checkpoint_that_would_run_code(tmp_path):
 
 def test_safe_loader_takes_what_genbench_stores(tmp_path):
     """A MultiStepLR's milestones (a Counter, model.lr_schedule) and the usual tensors and numbers load."""
-    from genbench.checkpoint_io import load_checkpoint
+    from genbench.runs.checkpoint_io import load_checkpoint
 
     path = tmp_path / "ok.ckpt"
     torch.save({"state_dict": collections.OrderedDict(w=torch.ones(2)), "genbench": {"g_step": 3},
@@ -106,7 +106,7 @@ def _job(sweep: Path, num: int, run_json: str, metrics_json: str) -> Path:
 
 
 def test_table_skips_a_half_written_job_with_a_warning(tmp_path, capsys):
-    from genbench import table
+    from genbench.cli import table
 
     sweep = tmp_path / "sweep"
     _job(sweep, 0, '{"status": "completed"}', '{"final": {"modes/covered": 8}}')
@@ -141,8 +141,8 @@ def test_bad_command_lines_fail_with_one_line(tmp_path, args, expected):
 def test_gpu_without_a_gpu_is_refused(monkeypatch):
     from omegaconf import OmegaConf
 
-    from genbench.config_checks import check_machine
     from genbench.errors import ConfigError
+    from genbench.runs.config_checks import check_machine
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for accelerator in ("gpu", "cuda"):
@@ -172,7 +172,7 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
 def test_effective_threads_reports_torch_setting():
     from omegaconf import OmegaConf
 
-    from genbench.reproducibility import determinism, effective_threads
+    from genbench.runs.reproducibility import determinism, effective_threads
 
     before = torch.get_num_threads()
     try:

@@ -270,7 +270,7 @@ def test_rerun_while_the_job_is_in_squeue_does_not_start_a_second_copy(tmp_path)
     """The same sweep command again while its job runs: the new job finds the folder's lock held by the live
     job and leaves it alone. squeue's answer (the fallback where a file system has no locks) is checked
     directly: alive while queued or running, not after."""
-    from genbench.sweep_job import _slurm_job_alive
+    from genbench.runs.sweep_job import _slurm_job_alive
 
     command = ["-m", *SLURM, *SHORT, "seed=0", "hydra.sweep.dir=sweep"]
     first = genbench(command, tmp_path)
@@ -302,7 +302,7 @@ def running_tasks(array_id: str) -> dict[str, str]:
 def test_squeue_tells_one_array_task_from_its_array():
     """The last task of an array has the array's id as its SLURM_JOB_ID, and `squeue -j <that id>` lists the whole
     array: a re-run must not take that task for alive because another task of its sweep still runs."""
-    from genbench.sweep_job import _slurm_job_alive
+    from genbench.runs.sweep_job import _slurm_job_alive
 
     array = subprocess.run(["sbatch", "--parsable", "--array=0-1", "-c1", "--mem=64M", "-o", "/dev/null",
                             "--wrap=sleep 60"], capture_output=True, text=True, timeout=30)

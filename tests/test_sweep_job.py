@@ -1,4 +1,4 @@
-"""What a multirun job does with a folder that already holds a run (genbench/sweep_job.py), case by case."""
+"""What a multirun job does with a folder that already holds a run (genbench/runs/sweep_job.py), case by case."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from genbench.errors import ConfigError
-from genbench.sweep_job import owner, plan
+from genbench.runs.sweep_job import owner, plan
 
 OVERRIDES = ["model=gan", "seed=1"]
 
@@ -83,7 +83,7 @@ def test_a_live_owner_holds_the_lock_and_is_left_alone_a_dead_one_is_resumed(tmp
 
 def test_two_plans_race_for_one_folder_and_one_wins(tmp_path):
     """Two identical sweeps started together: the first to lock takes the job; the other skips it."""
-    from genbench.run_dir import RunDir
+    from genbench.runs.run_dir import RunDir
 
     first, second = RunDir(tmp_path / "0"), RunDir(tmp_path / "0")
     assert plan(first, OVERRIDES).action == "fresh"
@@ -100,7 +100,7 @@ def no_locks(monkeypatch):
     """A file system without flock (some parallel file systems): run.json's owner decides instead."""
     import errno
 
-    from genbench.run_dir import RunDir
+    from genbench.runs.run_dir import RunDir
 
     def unsupported(self):
         raise OSError(errno.ENOLCK, "no locks")
@@ -151,7 +151,7 @@ def test_same_overrides_but_a_changed_config_is_refused(tmp_path):
 def test_config_digest_ignores_what_the_environment_resolves():
     from omegaconf import OmegaConf
 
-    from genbench.sweep_job import config_digest
+    from genbench.runs.sweep_job import config_digest
 
     a = OmegaConf.create({"cache": "${oc.env:HOME}/x", "width": 16})
     assert config_digest(a) == config_digest(OmegaConf.create({"cache": "${oc.env:HOME}/x", "width": 16}))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from genbench import table
+from genbench.cli import table
 
 # job -> (overrides, status or None for no run.json, final metrics or None for no metrics.json)
 JOBS = {

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import REPO, genbench_env, run_genbench
 
-from genbench import paper_table, table
+from genbench.cli import paper_table, table
 
 EXPERIMENTS = sorted(str(p.relative_to(REPO / "conf" / "experiment"))[:-5]
                      for p in (REPO / "conf" / "experiment").rglob("*.yaml"))
@@ -33,7 +33,7 @@ def compose(overrides: list[str]):
 
 
 def test_every_experiment_config_composes_also_with_the_smoke_budget():
-    from genbench.config_checks import check_config
+    from genbench.runs.config_checks import check_config
 
     assert len(ROWS) >= 10
     for name in EXPERIMENTS:

@@ -130,9 +130,9 @@ def test_importance_sampling_in_chunks_is_exact_at_the_true_posterior():
 
 def test_the_nll_loop_releases_freed_heap_memory_every_few_images(monkeypatch):
     """Without it glibc's heap fragments under the repeated ~30 MB passes (an OOM kill at 24 GB on the 10,000
-    test images, genbench/memory.py); here: one release per TRIM_EVERY image batches, and the call itself works."""
-    from genbench.memory import release_freed_memory
+    test images, genbench/vae/memory.py); here: one release per TRIM_EVERY image batches, and the call itself works."""
     from genbench.vae import bounds
+    from genbench.vae.memory import release_freed_memory
 
     release_freed_memory()  # glibc's malloc_trim here; a no-op where the C library has none
     calls = []

@@ -2,7 +2,7 @@
 
 Written to a temporary file and renamed, so a kill during the write never leaves a broken checkpoint. Saving is
 collective under DDP (every rank calls it; rank 0 writes). Every checkpoint carries the run's config identity
-(genbench/resume.py), so a resume can tell that a checkpoint belongs to its run. Interruptions (SIGINT, SIGTERM,
+(genbench/runs/resume.py), so a resume can tell that a checkpoint belongs to its run. Interruptions (SIGINT, SIGTERM,
 a scheduler's signal) save through `save` at a step boundary (genbench/callbacks/preemption.py).
 """
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from genbench import distributed
 from genbench.callbacks import on_schedule
 from genbench.callbacks.checkpoint import save_atomic
-from genbench.run_dir import RunDir
+from genbench.parallel import distributed
+from genbench.runs.run_dir import RunDir
 
 log = logging.getLogger("genbench")
 

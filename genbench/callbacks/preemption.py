@@ -1,7 +1,7 @@
 """Stopping on a signal at a step boundary: Ctrl-C (SIGINT), SIGTERM, and a scheduler's time-limit signal.
 
 A signal handler only notes the signal. At the end of the current batch every rank agrees whether any rank got
-one (genbench/distributed.py; one rank receiving it is enough), saves checkpoints/last.ckpt (a collective),
+one (genbench/parallel/distributed.py; one rank receiving it is enough), saves checkpoints/last.ckpt (a collective),
 marks the run interrupted and leaves; `genbench resume=<dir>` then ends exactly where the uninterrupted run
 would have (the state is a step boundary's, never the middle of a step). A second Ctrl-C before the boundary
 stops at once without saving: the previous checkpoint stays as it was.
@@ -9,7 +9,7 @@ stops at once without saving: the previous checkpoint stays as it was.
 On SLURM (and in submitit's local executor) submitit sends SIGUSR2 (`SUBMITIT_PREEMPT_SIGNAL`) some
 `signal_delay_s` before the time limit; its handler asks hydra-submitit-launcher's `checkpoint` for the same job
 again, requeues it and exits. That handler runs after the save, on rank 0; the requeued job resumes in the same
-folder (genbench/sweep_job.py).
+folder (genbench/runs/sweep_job.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import signal
 
 import pytorch_lightning as pl
 
-from genbench import distributed
 from genbench.callbacks.checkpoint import LastCheckpoint
+from genbench.parallel import distributed
 
 log = logging.getLogger("genbench")
 

@@ -23,8 +23,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from genbench import distributed
 from genbench.data.model_space import to_model_space
+from genbench.parallel import distributed
 
 log = logging.getLogger("genbench")
 
@@ -84,7 +84,7 @@ class GenerativeModule(pl.LightningModule):
 
     def batch_noise(self, n_local: int) -> torch.Tensor:
         """Latents for a training batch of `n_local` rows on this rank: its rows of one draw for the global
-        batch, so W ranks draw what one rank would (genbench/distributed.py)."""
+        batch, so W ranks draw what one rank would (genbench/parallel/distributed.py)."""
         return distributed.local_rows(self.noise, n_local)
 
     def sample_shard(self, n: int) -> torch.Tensor:

@@ -53,11 +53,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genbench import distributed
 from genbench.errors import ConfigError
 from genbench.losses.minimax import MinimaxLoss
 from genbench.losses.ns import NonSaturatingLoss
 from genbench.modules.gan import GANModule
+from genbench.parallel import distributed
 
 AVERAGES = ("output", "loss")
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU)

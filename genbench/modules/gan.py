@@ -4,7 +4,7 @@ Every training batch is one discriminator step; every `n_critic`-th also makes o
 `updates="alternating"` (default): D steps, then G steps against the updated D. `updates="simultaneous"`:
 on a batch with a G step both players' gradients are taken at the same point, then both step (the
 batches in between are D-only steps). The objectives are methods (`d_objective`, `g_objective`,
-`game_gradients`) shared by the training step and the analysis code (genbench.dirac).
+`game_gradients`) shared by the training step and the analysis code (genbench.analysis.dirac.study).
 `g_step` counts generator steps and drives the budget and every schedule (Lightning's global_step
 counts the steps of both optimizers). The counters, statistics and sampling that the run machinery
 reads are GenerativeModule's (genbench/modules/base.py), shared with the VAE.
@@ -17,9 +17,9 @@ import copy
 import torch
 from torch import nn
 
-from genbench.config_checks import UPDATES
 from genbench.modules.base import GenerativeModule, grad_norm
 from genbench.modules.optim import make_optimizer
+from genbench.runs.config_checks import UPDATES
 
 
 def has_joint_penalty(reg) -> bool:
@@ -151,8 +151,8 @@ class GANModule(GenerativeModule):
         """Both players' gradients at the current point, from one fake batch G(z): D's of `d_objective`,
         G's of `g_objective`, plus the gradient of every regularizer's `joint_penalty` (a function of that
         joint field) for both players. Simultaneous steps train with exactly these; the Dirac analysis
-        (genbench.dirac) reads the vector field from them. Returns (grads_d, grads_g, stats); the gradient
-        vector field is minus these (the direction plain gradient descent moves the parameters)."""
+        (genbench.analysis.dirac.study) reads the vector field from them. Returns (grads_d, grads_g, stats); the
+        gradient vector field is minus these (the direction plain gradient descent moves the parameters)."""
         d_params = [p for p in self.discriminator.parameters() if p.requires_grad]
         g_params = [p for p in self.generator.parameters() if p.requires_grad]
         joint = self.joint_regs

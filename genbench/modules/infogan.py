@@ -211,7 +211,7 @@ class InfoGANModule(GANModule):
 def build(cfg, shape: tuple[int, ...]) -> InfoGANModule:
     """The InfoGANModule of a composed config: the GAN's pieces (genbench.modules.gan.build_parts) plus
     `model.codes`."""
-    codes_cfg = cfg.model.codes  # checked by genbench.config_checks before anything is built
+    codes_cfg = cfg.model.codes  # checked by genbench.runs.config_checks before anything is built
     categorical, continuous = list(codes_cfg.categorical or []), int(codes_cfg.continuous or 0)
     codes = LatentCodes(categorical, continuous, learn_std=bool(codes_cfg.get("learn_std", False)))
     noise_dim = cfg.model.z_dim

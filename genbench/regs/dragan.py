@@ -3,7 +3,7 @@ lambda * E[(||grad D(x_p)|| - 1)^2], x_p = x + alpha * delta, delta = c * std(x)
 
 from __future__ import annotations
 
-from genbench import distributed
+from genbench.parallel import distributed
 from genbench.regs.gp import GradientPenalty
 
 

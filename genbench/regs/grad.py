@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genbench import distributed
+from genbench.parallel import distributed
 
 
 def input_grads(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:

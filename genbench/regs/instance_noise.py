@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from genbench import distributed
+from genbench.parallel import distributed
 from genbench.regs.base import Regularizer
 
 

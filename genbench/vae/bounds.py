@@ -19,8 +19,8 @@ from functools import cached_property
 
 import torch
 
-from genbench import distributed
-from genbench.memory import release_freed_memory
+from genbench.parallel import distributed
+from genbench.vae.memory import release_freed_memory
 
 LOG_2PI = math.log(2 * math.pi)
 TRIM_EVERY = 16  # image batches of the NLL (one image each when k >= rows) between releases of freed memory
@@ -93,7 +93,7 @@ class Terms:
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, k: int,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """(k, B, z_dim) samples z = mu + sigma * eps from q(z|x). In training (no `generator`) eps is this rank's rows
-    of one draw for the global batch (genbench/distributed.py)."""
+    of one draw for the global batch (genbench/parallel/distributed.py)."""
     if generator is None:
         eps = distributed.local_rows(
             lambda n: torch.randn((n, k, *mu.shape[1:]), device=mu.device, dtype=mu.dtype), len(mu)).transpose(0, 1)
@@ -117,5 +117,5 @@ def importance_sampled_log_likelihood(model, target: torch.Tensor, k: int, rows:
                  for done in range(0, k, chunk)]
         out.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
         if i % TRIM_EVERY == TRIM_EVERY - 1:
-            release_freed_memory()  # the repeated ~30 MB passes fragment glibc's heap (genbench/memory.py)
+            release_freed_memory()  # the repeated ~30 MB passes fragment glibc's heap (genbench/vae/memory.py)
     return torch.cat(out)

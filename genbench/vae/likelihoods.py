@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genbench import distributed
-from genbench.config_checks import LIKELIHOODS
+from genbench.parallel import distributed
+from genbench.runs.config_checks import LIKELIHOODS
 from genbench.vae.bounds import LOG_2PI
 
 

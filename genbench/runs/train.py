@@ -16,16 +16,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genbench import distributed, modules
+from genbench import modules
 from genbench.callbacks.checkpoint import LastCheckpoint
 from genbench.callbacks.evaluation import Evaluator
 from genbench.callbacks.preemption import StopOnSignal
 from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
-from genbench.checkpoint_io import allowed_globals
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
-from genbench.launch import (
+from genbench.parallel import distributed
+from genbench.parallel.launch import (
     COLLECTIVE_TIMEOUT,
     LocalRanks,
     destroy_process_group,
@@ -33,12 +33,13 @@ from genbench.launch import (
     init_process_group,
     requested_world_size,
 )
-from genbench.loggers import build_loggers
-from genbench.reproducibility import determinism
-from genbench.resume import check_checkpoint, config_identity
-from genbench.run_dir import FolderBusy, RunDir
-from genbench.run_record import RunRecord, environment_device
-from genbench.sweep_job import Plan, config_digest, plan
+from genbench.runs.checkpoint_io import allowed_globals
+from genbench.runs.loggers import build_loggers
+from genbench.runs.record import RunRecord, environment_device
+from genbench.runs.reproducibility import determinism
+from genbench.runs.resume import check_checkpoint, config_identity
+from genbench.runs.run_dir import FolderBusy, RunDir
+from genbench.runs.sweep_job import Plan, config_digest, plan
 
 log = logging.getLogger("genbench")
 
@@ -156,7 +157,7 @@ def _decide_together(cfg: DictConfig, ctx: RunContext, folder: RunDir) -> Plan:
 def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float | None:
     """Train one configuration on this rank; returns the monitored metric's final value (for sweepers).
 
-    `decided`: rank 0's decision, handed to the ranks it started itself (genbench/launch.py)."""
+    `decided`: rank 0's decision, handed to the ranks it started itself (genbench/parallel/launch.py)."""
     folder = RunDir(ctx.output_dir)
     run_dir = folder.path
     world = requested_world_size(cfg.hardware)
@@ -201,7 +202,7 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         ckpt = str(folder.last_ckpt) if resume else None
         if ckpt:
             log.info("resuming from %s", ckpt)
-        with allowed_globals():  # checkpoints load with weights_only=True (genbench/checkpoint_io.py)
+        with allowed_globals():  # checkpoints load with weights_only=True (genbench/runs/checkpoint_io.py)
             trainer.fit(module, datamodule=data, ckpt_path=ckpt, **_WEIGHTS_ONLY)
         status = "diverged" if module.status == "diverged" else "completed"
         if trainer.is_global_zero:

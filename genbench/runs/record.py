@@ -12,10 +12,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from genbench.distributed import env_rank
 from genbench.errors import StorageError
-from genbench.run_dir import RunDir
-from genbench.sweep_job import owner
+from genbench.parallel.distributed import env_rank
+from genbench.runs.run_dir import RunDir
+from genbench.runs.sweep_job import owner
 
 log = logging.getLogger("genbench")
 
@@ -24,7 +24,7 @@ PACKAGES = ("genbench", "torch", "pytorch-lightning", "hydra-core", "omegaconf",
 
 def git_sha() -> str | None:
     """The commit of the genbench source tree, with '-dirty' when it has uncommitted changes."""
-    src = Path(__file__).resolve().parent.parent
+    src = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()

@@ -7,7 +7,7 @@ again with the same overrides in the same job folder. There the job
 - resumes an unfinished one (interrupted, failed, or running in a process that is gone) from its
   checkpoints/last.ckpt, or starts it afresh when it never wrote one;
 - leaves alone a run that another live process is training: that process holds the folder's lock
-  (genbench/run_dir.py), which the kernel releases when it dies, so a dead job is resumed and a live one is never
+  (genbench/runs/run_dir.py), which the kernel releases when it dies, so a dead job is resumed and a live one is never
   trained twice, on one host or (on a shared file system with locks) across hosts. Only where the file system
   has no locks does it fall back to run.json's owner: a live process on this host, a SLURM job still in the
   queue, or files written within `rerun.stale_after_min` minutes;
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genbench.errors import ConfigError
-from genbench.run_dir import FolderBusy, RunDir
+from genbench.runs.run_dir import FolderBusy, RunDir
 
 FINISHED = ("completed", "diverged")
 IGNORED = ("resume=", "hydra.")

@@ -7,7 +7,7 @@ start point), and at each evaluation reports
   dirac/window_max    the largest distance over the rule's window
   dirac/theta, dirac/psi
   dirac/eig{1,2}_{re,im}  eigenvalues of the Jacobian of the gradient vector field at (0, 0), by autograd
-                      through the module's own objectives (genbench.dirac states the sign convention)
+                      through the module's own objectives (genbench.analysis.dirac.study states the sign convention)
 and writes trajectory.csv (step, theta, psi) and phase_portrait.png into the run folder.
 
 Verdict rule: converged when every recorded point of the last `window` fraction of the generator steps
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from genbench import dirac
+from genbench.analysis.dirac import study as dirac
 
 log = logging.getLogger("genbench")
 
@@ -49,7 +49,7 @@ class DiracMetric(pl.Callback):
         self._eigenvalues: list[complex] | None = None
 
     def applies(self, data) -> bool:
-        from genbench.data.dirac import DiracData
+        from genbench.analysis.dirac.data import DiracData
 
         return isinstance(data.dataset, DiracData)
 
@@ -84,7 +84,7 @@ class DiracMetric(pl.Callback):
         return row
 
     def write(self, run_dir: Path, module, converged: bool) -> None:
-        from genbench.dirac_plots import phase_portrait_png
+        from genbench.analysis.dirac.plots import phase_portrait_png
 
         run_dir.mkdir(parents=True, exist_ok=True)
         with open(run_dir / "trajectory.csv", "w", newline="") as f:

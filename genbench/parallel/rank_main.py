@@ -1,4 +1,4 @@
-"""A rank that rank 0 started (genbench/launch.py): `python -m genbench.rank_main <payload.json>`.
+"""A rank that rank 0 started (genbench/parallel/launch.py): `python -m genbench.parallel.rank_main <payload.json>`.
 
 It trains rank 0's composed config with rank 0's decision (fresh or resume) in rank 0's folder. It writes no
 record and logs warnings only, prefixed with its rank; rank 0 owns the run folder's files and the console.
@@ -17,11 +17,11 @@ from omegaconf import OmegaConf
 def main() -> None:
     payload = json.loads(open(sys.argv[1]).read())
     logging.basicConfig(level=logging.WARNING, format=f"[rank {os.environ.get('RANK', '?')}] %(levelname)s %(message)s")
-    from genbench.hparams import register_resolvers
+    from genbench.runs.hparams import register_resolvers
 
     register_resolvers()
-    from genbench.run import RunContext, run
-    from genbench.sweep_job import Plan
+    from genbench.runs.sweep_job import Plan
+    from genbench.runs.train import RunContext, run
 
     cfg = OmegaConf.create(payload["config"])
     run(cfg, RunContext(**payload["context"]), decided=Plan(**payload["decided"]))

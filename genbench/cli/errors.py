@@ -1,6 +1,6 @@
 """One-line messages for what goes wrong before a run starts: Hydra's composition errors (an unknown option or
 key, an override that does not parse), an output folder that cannot be written, a sweep folder re-run with other
-overrides. `genbench` prints them as `genbench: error: ...` and exits 2 (genbench/cli.py)."""
+overrides. `genbench` prints them as `genbench: error: ...` and exits 2 (genbench/cli/main.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-IGNORED = ("resume=", "hydra.")  # as a multirun job compares overrides (genbench/sweep_job.py)
+IGNORED = ("resume=", "hydra.")  # as a multirun job compares overrides (genbench/runs/sweep_job.py)
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from genbench.errors import ConfigError
-from genbench.run_dir import RunDir
+from genbench.runs.run_dir import RunDir
 
 # What a resumed run may change: how long it runs, what it logs and when it evaluates, and where it runs.
 RESUMABLE = (
@@ -69,7 +69,7 @@ def changed_keys(saved: dict, new: dict) -> list[str]:
 
 def check_checkpoint(folder: RunDir, identity: str) -> None:
     """The run's last.ckpt must load and belong to this run (the identity stored in it when it was saved)."""
-    from genbench.checkpoint_io import CheckpointError, load_checkpoint
+    from genbench.runs.checkpoint_io import CheckpointError, load_checkpoint
 
     try:
         ckpt = load_checkpoint(folder.last_ckpt)
@@ -86,7 +86,7 @@ def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from genbench.hparams import register_resolvers
+    from genbench.runs.hparams import register_resolvers
 
     register_resolvers()
     hydra_free = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]

@@ -9,7 +9,7 @@ method (`published:` in the experiment's config), and the jobs' phase_portrait.p
 <sweep dir>/phase_portraits.png.
 
 A paper table (jobs of `experiment=<paper>/<row>` configs, with `study.row` and `published:`) is printed with
-the published value, ours (mean ± std over seeds) and the difference per metric (genbench/paper_table.py).
+the published value, ours (mean ± std over seeds) and the difference per metric (genbench/cli/paper_table.py).
 A VAE sweep (final elbo/rate and elbo/distortion; a paper table or not) also gets
 <sweep dir>/rate_distortion.png, the rate-distortion plane of Alemi et al. 2018 (D against R, one point per
 setting, lines of D + R = const)."""
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from genbench import paper_table
+from genbench.cli import paper_table
 
 FOLDED = ("seed=",)
 SKIPPED_PREFIXES = ("hydra.", "hardware.threads=", "resume=")
@@ -225,7 +225,7 @@ def print_dirac(jobs: list[dict], sweep_dir: Path, as_csv: bool) -> None:
         print("| " + " | ".join(row) + " |")
     panels = {key: job["path"] / "phase_portrait.png" for key, job in cells.items()}
     if any(p.is_file() for p in panels.values()):
-        from genbench.dirac_plots import combined_png
+        from genbench.analysis.dirac.plots import combined_png
 
         out = sweep_dir / "phase_portraits.png"
         combined_png(panels, methods, schemes, out)

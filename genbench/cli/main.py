@@ -14,8 +14,8 @@ import hydra
 from omegaconf import DictConfig
 
 from genbench.errors import GenbenchError, one_line
-from genbench.hparams import register_resolvers
-from genbench.resume import resume_overrides
+from genbench.runs.hparams import register_resolvers
+from genbench.runs.resume import resume_overrides
 
 log = logging.getLogger("genbench")
 
@@ -43,7 +43,7 @@ def _task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from genbench.config_checks import check_config, check_machine
+    from genbench.runs.config_checks import check_config, check_machine
 
     _state["started"] = True
     _restore_hydra_env()
@@ -52,7 +52,7 @@ def _task(cfg: DictConfig) -> float | None:
     try:
         check_machine(cfg)  # first: a machine that lacks the hardware says so before any value is judged
         check_config(cfg)
-        from genbench.run import RunContext, run  # heavy: torch, Lightning
+        from genbench.runs.train import RunContext, run  # heavy: torch, Lightning
 
         return run(cfg, RunContext.from_hydra())
     except Exception as err:
@@ -73,7 +73,7 @@ def _fail(message: str) -> None:
 
 
 def main() -> None:
-    from genbench import cli_errors
+    from genbench.cli import errors as cli_errors
 
     argv = resume_overrides(sys.argv[1:])
     refused = cli_errors.changed_sweep(argv)  # before Hydra rewrites <sweep dir>/multirun.yaml

@@ -3,7 +3,7 @@
 Who starts the ranks:
 - SLURM (`hardware=slurm`, tasks per node = devices) or torchrun: the ranks exist already; each joins the group.
 - otherwise, with `hardware.devices` > 1: the `genbench` process is rank 0 and starts ranks 1..N-1 itself, as
-  `python -m genbench.rank_main <payload>`. The payload holds rank 0's composed config and run context, so a
+  `python -m genbench.parallel.rank_main <payload>`. The payload holds rank 0's composed config and run context, so a
   child neither re-composes the config nor re-runs a sweep (Lightning's own launcher re-runs `sys.argv`, which
   under `genbench -m` re-launches the whole sweep in every rank, and spawning would leave rank 0's results in
   the children). Children die with rank 0 (PR_SET_PDEATHSIG); when a child fails, rank 0 marks the run failed
@@ -72,8 +72,8 @@ class LocalRanks:
         self.children: list[subprocess.Popen] = []
         for r in range(1, world):
             env = {**os.environ, "RANK": str(r), "LOCAL_RANK": str(r)}
-            self.children.append(subprocess.Popen([sys.executable, "-m", "genbench.rank_main", self.payload_path],
-                                                  env=env, preexec_fn=_die_with_parent))
+            command = [sys.executable, "-m", "genbench.parallel.rank_main", self.payload_path]
+            self.children.append(subprocess.Popen(command, env=env, preexec_fn=_die_with_parent))
         self._on_failure = on_failure
         self._done = threading.Event()
         threading.Thread(target=self._watch, daemon=True, name="genbench-rank-watch").start()
@@ -140,7 +140,7 @@ def init_process_group(accelerator: str) -> None:
 def destroy_process_group() -> None:
     import torch.distributed as dist
 
-    from genbench import distributed
+    from genbench.parallel import distributed
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -17,7 +17,7 @@ A job belongs to a paper table when its config (an `experiment=<paper>/<row>` fi
 A row whose jobs differ in more than the seed (a sweep inside one row, e.g. alemi2018/beta_sweep over
 model.beta) gets one line per setting. A published metric of value null prints "–": the paper gives no number
 (a figure) or it is not transcribed yet (`checked: false` says which). So a new table is YAML files only
-(genbench/table.py prints it when every job carries `published.metrics` or `published.finding`).
+(genbench/cli/table.py prints it when every job carries `published.metrics` or `published.finding`).
 """
 
 from __future__ import annotations

@@ -65,17 +65,17 @@ def _drop_unchosen_entries(original: list[str], overrides: list[str], cfg) -> li
 def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> dict:
     run_dir, ckpt = _locate(target)
     cfg = compose(run_dir, overrides)
-    from genbench.config_checks import check_config
+    from genbench.runs.config_checks import check_config
 
     check_config(cfg)
-    from genbench.checkpoint_io import load_checkpoint
+    from genbench.runs.checkpoint_io import load_checkpoint
 
     state = load_checkpoint(ckpt)  # weights_only, and first: a bad checkpoint fails before Lightning is imported
     import torch
     from hydra.utils import instantiate
     from omegaconf import DictConfig
 
-    from genbench.run import build_datamodule, build_module
+    from genbench.runs.train import build_datamodule, build_module
 
     torch.manual_seed(cfg.seed)
     data = build_datamodule(cfg)

@@ -1,0 +1,1 @@
+"""Studies beside training: the Dirac-GAN game."""

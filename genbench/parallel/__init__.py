@@ -1,0 +1,1 @@
+"""Several processes: starting ranks and the collectives genbench's code uses."""

@@ -1,0 +1,1 @@
+"""One run's bookkeeping: its folder, lock, resume, record, checks and the training entry."""
