@@ -36,7 +36,10 @@ class SampleImages(pl.Callback):
         self._written = -1
 
     def _write(self, trainer: pl.Trainer, module) -> None:
-        if module.g_step == self._written or not module.check_finite() or not trainer.is_global_zero:
+        if module.g_step == self._written:
+            return
+        self._written = module.g_step  # on every rank: each check below is a collective all ranks must join
+        if not module.check_finite() or not trainer.is_global_zero:
             return
         data = trainer.datamodule
         if not data.is_image and data.shape != (2,):
@@ -53,7 +56,6 @@ class SampleImages(pl.Callback):
             scatter_png(samples, data.real_samples(n), path, f"{data.dataset.__class__.__name__}, "
                         f"generator step {module.g_step}")
         paths = [path, *self._write_traversals(module, data)]
-        self._written = module.g_step
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(key="samples", images=[str(p) for p in paths], step=module.g_step)

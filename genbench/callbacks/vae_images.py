@@ -42,8 +42,10 @@ class VAEImages(pl.Callback):
     @torch.no_grad()
     def write(self, trainer: pl.Trainer, module) -> list[Path]:
         data = trainer.datamodule
-        if module.g_step == self._written or not module.check_finite() or not trainer.is_global_zero \
-                or not data.is_image:
+        if module.g_step == self._written:
+            return []
+        self._written = module.g_step  # on every rank: check_finite is a collective all ranks must join
+        if not module.check_finite() or not trainer.is_global_zero or not data.is_image:
             return []
         out = Path(trainer.default_root_dir) / "samples"
         out.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,6 @@ class VAEImages(pl.Callback):
             grid_png(module.sampler(z), traversal_path, nrow=self.values)
         finally:
             module.train(was_training)
-        self._written = module.g_step
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(key="reconstructions", images=[str(recon_path)], step=module.g_step)

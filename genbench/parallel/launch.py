@@ -96,10 +96,11 @@ class LocalRanks:
     def join(self, timeout: float = 120.0) -> None:
         """After rank 0's training: wait for the children to leave, then stop watching."""
         deadline = time.monotonic() + timeout
-        for child in self.children:
+        for r, child in enumerate(self.children, start=1):
             try:
                 child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # a rank waiting in a collective rank 0 never joined: a bug
+                log.warning("rank %d was still running %.0f s after rank 0 finished: stopped it", r, timeout)
                 child.kill()
         self._done.set()
         Path(self.payload_path).unlink(missing_ok=True)
