@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import warm_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,8 +59,11 @@ def genbench_env(**extra: str) -> dict[str, str]:
 
 
 def run_genbench(args: list[str], cwd: Path, timeout: float = 300, env: dict | None = None,
-                 exe: str = "genbench") -> subprocess.CompletedProcess:
-    """Run the installed console script in `cwd`, as a user would."""
+                 exe: str = "genbench", warm: bool = True) -> subprocess.CompletedProcess:
+    """Run the installed console script in `cwd`, as a user would: through warm_cli (the entry point in a child
+    forked from a process that imported torch once) unless `warm=False` or GENBENCH_TEST_COLD=1."""
+    if warm and not warm_cli.cold():
+        return warm_cli.run(exe, args, Path(cwd), timeout, env or genbench_env(), genbench_env())
     return subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env or genbench_env())
 
@@ -81,3 +85,29 @@ def wait_for_step(run, step: int, proc, timeout: float = 300) -> None:
             return
         time.sleep(0.3)
     raise AssertionError(f"no log line at step {step} within {timeout} s")
+
+
+# Under pytest-xdist a long test started last is the suite's tail: start the longest first (measured, 2 cores).
+LONGEST_FIRST = ("test_default_run_covers_the_ring", "test_study_runs_every_method_under_every_scheme",
+                 "test_sigterm_to_rank_0", "test_batch_semantics_and_resume", "test_local_parallel_runs",
+                 "test_the_issue_command", "test_regularizers_with_their_own_networks", "test_gan_families_run_as",
+                 "test_sweep_killed_with_sigterm", "test_smoke_variants_of_every_table",
+                 "test_submitit_local_sweep")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest first; and the tests sharing a module-scoped fixture (a study, a SLURM sweep) on one worker
+    (`--dist loadgroup`, pyproject's addopts), so that the fixture is computed once, not once per worker."""
+    for item in items:
+        shared = sorted(name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+                        if defs and defs[-1].scope == "module" and defs[-1].baseid)
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))
+
+    def rank(item) -> int:
+        for i, name in enumerate(LONGEST_FIRST):
+            if item.name.startswith(name):
+                return i
+        return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)  # stable: file order within each rank
