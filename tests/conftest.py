@@ -99,7 +99,7 @@ def pytest_collection_modifyitems(config, items):
     """Longest first; and the tests sharing a module-scoped fixture (a study, a SLURM sweep) on one worker
     (`--dist loadgroup`, pyproject's addopts), so that the fixture is computed once, not once per worker."""
     for item in items:
-        shared = sorted(name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+        shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
                         if defs and defs[-1].scope == "module" and defs[-1].baseid)
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))

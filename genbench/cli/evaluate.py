@@ -68,6 +68,9 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     from genbench.runs.config_checks import check_config
 
     check_config(cfg)
+    from genbench import progress
+
+    progress.configure(cfg.get("progress"))
     from genbench.runs.checkpoint_io import load_checkpoint
 
     state = load_checkpoint(ckpt)  # weights_only, and first: a bad checkpoint fails before Lightning is imported

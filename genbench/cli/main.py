@@ -13,6 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from genbench import progress
 from genbench.errors import GenbenchError, one_line
 from genbench.runs.hparams import register_resolvers
 from genbench.runs.resume import resume_overrides
@@ -52,6 +53,7 @@ def _task(cfg: DictConfig) -> float | None:
     try:
         check_machine(cfg)  # first: a machine that lacks the hardware says so before any value is judged
         check_config(cfg)
+        progress.configure(cfg.get("progress"))
         from genbench.runs.train import RunContext, run  # heavy: torch, Lightning
 
         return run(cfg, RunContext.from_hydra())

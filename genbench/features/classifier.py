@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.progress import Stage
+
 log = logging.getLogger("genbench")
 
 VERSION = 1  # bump when the network or training recipe changes: old cache files are then not reused
@@ -74,6 +76,7 @@ def train_classifier(train_x, train_y, test_x, test_y, epochs: int = 2, batch_si
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / max(1, steps))
     net.train()
+    stage = Stage("training the classifier extractor", total=steps, unit="batches")
     for _ in range(epochs):
         order = torch.randperm(len(train_x), generator=gen)
         for s in range(0, len(order) - batch_size + 1, batch_size):
@@ -88,6 +91,8 @@ def train_classifier(train_x, train_y, test_x, test_y, epochs: int = 2, batch_si
             loss.backward()
             opt.step()
             sched.step()
+            stage.advance(1, note=f"loss {loss.item():.3g}" if stage.done % 50 == 0 else None)  # .item() syncs
+    stage.close()
     acc = accuracy(net, test_x, test_y)
     return net.eval().requires_grad_(False), acc
 
@@ -144,8 +149,10 @@ class ClassifierExtractor:
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor, batch_size: int = 1000) -> dict[str, torch.Tensor]:
         pools, logits = [], []
-        for s in range(0, len(images), batch_size):
-            f, lg = self.net(to_input(images[s:s + batch_size]))
-            pools.append(f)
-            logits.append(lg)
+        with Stage("classifier features", total=len(images), unit="images") as stage:
+            for s in range(0, len(images), batch_size):
+                f, lg = self.net(to_input(images[s:s + batch_size]))
+                pools.append(f)
+                logits.append(lg)
+                stage.advance(len(f))
         return {"pool": torch.cat(pools), "logits": torch.cat(logits)}

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.progress import Stage
+
 log = logging.getLogger("genbench")
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -301,13 +303,15 @@ class InceptionExtractor:
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
         device = next(self.net.parameters()).device
         pools, logits = [], []
-        for start in range(0, len(images), self.batch_size):
-            x = preprocess(images[start:start + self.batch_size].to(device))
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            p, lg = self.net(x)
-            pools.append(p.float().cpu())
-            if lg is not None:
-                logits.append(lg.float().cpu())
+        with Stage("Inception features", total=len(images), unit="images") as stage:
+            for start in range(0, len(images), self.batch_size):
+                x = preprocess(images[start:start + self.batch_size].to(device))
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                p, lg = self.net(x)
+                pools.append(p.float().cpu())
+                if lg is not None:
+                    logits.append(lg.float().cpu())
+                stage.advance(len(x))
         pool = torch.cat(pools) if pools else torch.empty(0, 2048)
         return {"pool": pool, "logits": torch.cat(logits) if logits else None}

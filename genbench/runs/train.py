@@ -20,6 +20,7 @@ from genbench import modules
 from genbench.callbacks.checkpoint import LastCheckpoint
 from genbench.callbacks.evaluation import Evaluator
 from genbench.callbacks.preemption import StopOnSignal
+from genbench.callbacks.progress import TrainingProgress
 from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
@@ -191,6 +192,7 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         last = LastCheckpoint(run_dir, cfg.train.checkpoint_every, config_identity(cfg))
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed), last]
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
+        callbacks.append(TrainingProgress(cfg.train.max_steps))
         callbacks.append(StopOnSignal(last))  # SIGINT, SIGTERM, a scheduler's time limit: save at a step boundary
         callbacks.append(RandomState(cfg.seed))  # last: restores the generators' states right before the first batch
         wandb_id = record.data.get("wandb_id") or _new_wandb_id()

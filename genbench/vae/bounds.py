@@ -20,6 +20,7 @@ from functools import cached_property
 import torch
 
 from genbench.parallel import distributed
+from genbench.progress import Stage
 from genbench.vae.memory import release_freed_memory
 
 LOG_2PI = math.log(2 * math.pi)
@@ -111,11 +112,13 @@ def importance_sampled_log_likelihood(model, target: torch.Tensor, k: int, rows:
     chunk = max(1, min(k, rows))
     per_forward = max(1, rows // chunk)
     out = []
-    for i, x in enumerate(target.split(per_forward)):
-        posterior = model.posterior(x)
-        log_w = [model.terms(x, min(chunk, k - done), generator, posterior).log_weights
-                 for done in range(0, k, chunk)]
-        out.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
-        if i % TRIM_EVERY == TRIM_EVERY - 1:
-            release_freed_memory()  # the repeated ~30 MB passes fragment glibc's heap (genbench/vae/memory.py)
+    with Stage(f"NLL (k = {k})", total=len(target), unit="images") as stage:
+        for i, x in enumerate(target.split(per_forward)):
+            posterior = model.posterior(x)
+            log_w = [model.terms(x, min(chunk, k - done), generator, posterior).log_weights
+                     for done in range(0, k, chunk)]
+            out.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
+            if i % TRIM_EVERY == TRIM_EVERY - 1:
+                release_freed_memory()  # repeated ~30 MB passes fragment glibc's heap (genbench/vae/memory.py)
+            stage.advance(len(x))
     return torch.cat(out)
