@@ -4,6 +4,6 @@ Optional attributes: `wants_output_dir = True` (the Evaluator sets `output_dir` 
 plots); `wants_module = True` (the Evaluator and genbench-eval set `module`, the GANModule or VAEModule, before
 the call, for metrics that read the networks themselves: genbench.metrics.conditioning the generator, elbo and nll a
 VAE's encoder and decoder); `needs_samples = False` (no generated samples are drawn for it: elbo and nll use
-held-out data); `auto_monitor = False` (a diagnostic that `metrics.monitor=auto` never picks for
+held-out data); `auto_monitor = False` (a diagnostic that `eval.monitor=auto` never picks for
 checkpoints/best.ckpt, e.g. infogan's Q accuracy). A metric YAML with `family: vae` evaluates only that model
 family (checked before training)."""
