@@ -132,6 +132,9 @@ def test_genbench_eval_after_training(tmp_path):
     assert run_genbench(["hydra.run.dir=run", "debug=fast", "logger=none"], tmp_path).returncode == 0
     gen = subprocess.run(["genbench-eval", "run", "eval.n=1000"], cwd=tmp_path, capture_output=True, text=True)
     assert gen.returncode == 0, gen.stderr
+    moved = subprocess.run(["genbench-eval", "run", "metrics.n=1000"], cwd=tmp_path, capture_output=True, text=True)
+    assert moved.returncode == 2 and moved.stderr.startswith("genbench-eval: error: metrics.n moved to eval.n")
+    assert "write eval.n=1000" in moved.stderr and len(moved.stderr.strip().splitlines()) == 1
     real = subprocess.run(["genbench-eval", "run/checkpoints/last.ckpt", "--real-vs-real"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert real.returncode == 0, real.stderr

@@ -39,10 +39,17 @@ def compose(run_dir: Path, overrides: list[str]):
     if not saved.is_file():
         raise GenbenchError(f"{run_dir}: not a genbench run folder (no .hydra/overrides.yaml)")
     original = [o for o in (yaml.safe_load(saved.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    from hydra.errors import HydraException
+
     with initialize_config_module(config_module="genbench.conf", version_base="1.3"):
         original = _drop_unchosen_entries(original, overrides, hydra_compose(config_name="config",
                                                                              overrides=original))
-        return hydra_compose(config_name="config", overrides=[*original, *overrides])
+        try:
+            return hydra_compose(config_name="config", overrides=[*original, *overrides])
+        except HydraException as err:  # an unknown or moved key on the command line: one line
+            from genbench.cli.errors import describe_hydra_error
+
+            raise GenbenchError(describe_hydra_error(err, overrides)) from None
 
 
 def _drop_unchosen_entries(original: list[str], overrides: list[str], cfg) -> list[str]:
