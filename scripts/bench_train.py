@@ -53,7 +53,7 @@ Methods (--methods)
     same rounds (alternating order): the overhead is what the method itself costs per generator step.
     Networks: mlp2d (ring8, batch 256) and dcgan32 (random 32x32 images, batch 64). The condition-number
     logging (metrics=[conditioning]) runs only at evaluations, so its overhead at the default schedule is
-    measured as the time of one evaluation divided by the time of `metrics.every` generator steps.
+    measured as the time of one evaluation divided by the time of `eval.every` generator steps.
 
     python scripts/bench_train.py                      # all cases, default steps (about 3 minutes)
     python scripts/bench_train.py --cases mlp2d --steps 3000 --rounds 5 --json bench.json
@@ -87,6 +87,7 @@ from genbench.callbacks.checkpoint import LastCheckpoint
 from genbench.callbacks.evaluation import Evaluator
 from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
+from genbench.metrics.choice import Choice
 from genbench.modules.gan import GANModule
 from genbench.nets import build_nets
 from genbench.runs.train import build_datamodule, build_module, build_trainer
@@ -164,7 +165,7 @@ def hardware_overrides(args) -> list[str]:
 def compose_config(case: Case, threads: int, max_steps: int, hardware: tuple[str, ...] | list[str] = ()) -> DictConfig:
     overrides = [*hardware, *case.overrides, "logger=none", "metrics=none", f"hardware.threads={threads}",
                  f"train.max_steps={max_steps}", f"train.sample_every={NEVER}",
-                 f"train.checkpoint_every={NEVER}", f"metrics.every={NEVER}"]
+                 f"train.checkpoint_every={NEVER}", f"eval.every={NEVER}"]
     with initialize_config_module("genbench.conf", version_base="1.3"):
         return compose("config", overrides=overrides)
 
@@ -263,8 +264,8 @@ def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
         timer = StepTimer(warmup, warmup + steps)
         callbacks: list[pl.Callback] = []
         if not args.no_callbacks:
-            callbacks = [Evaluator(run_dir, [], cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
-                                   cfg.metrics.mode, protocol={"dataset": cfg.dataset.name}),
+            callbacks = [Evaluator(run_dir, Choice((), None, None), cfg.eval.every, cfg.eval.n,
+                                   protocol={"dataset": cfg.dataset.name}),
                          SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
                          LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
         trainer = build_trainer(cfg, run_dir, [], [*callbacks, timer])
@@ -373,11 +374,11 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
 # --------------------------------------------------------------------------- methods
 def conditioning_overhead(net: Case, args, baseline_steps_per_s: float) -> dict:
     """The condition-number metric's cost at its default schedule: one evaluation (on the generator after a few
-    steps) against the time of metrics.every generator steps of the plain GAN."""
+    steps) against the time of eval.every generator steps of the plain GAN."""
     from genbench.metrics.conditioning import GeneratorConditioning
 
     cfg = compose_config(Case(net.name, (*net.overrides, *METHODS[BASELINE_METHOD]), 2, 0), args.threads, 2)
-    every = int(compose_defaults().metrics.every)
+    every = int(compose_defaults().eval.every)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = make_datamodule(cfg, args.images)
     data.setup("fit")

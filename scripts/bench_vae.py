@@ -66,6 +66,7 @@ from genbench.callbacks.checkpoint import LastCheckpoint  # noqa: E402
 from genbench.callbacks.evaluation import Evaluator  # noqa: E402
 from genbench.callbacks.samples import SampleImages  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
+from genbench.metrics.choice import Choice  # noqa: E402
 from genbench.metrics.nll import ImportanceSampledNLL  # noqa: E402
 from genbench.runs.train import build_module, build_trainer  # noqa: E402
 from genbench.vae.bounds import gaussian_kl, log_normal, log_standard_normal  # noqa: E402
@@ -83,7 +84,7 @@ CASES = {
 def compose_config(name: str, threads: int, max_steps: int):
     overrides = [*CASES[name][0], "logger=none", "metrics=none", f"hardware.threads={threads}",
                  f"train.max_steps={max_steps}", f"train.sample_every={NEVER}", f"train.checkpoint_every={NEVER}",
-                 f"metrics.every={NEVER}"]
+                 f"eval.every={NEVER}"]
     with initialize_config_module("genbench.conf", version_base="1.3"):
         return compose("config", overrides=overrides)
 
@@ -106,7 +107,8 @@ def train_genbench(name: str, args, steps: int, warmup: int) -> Measurement:
         module = build_module(cfg, data.shape)
         start = weights(module.encoder, module.decoder, module.likelihood)
         timer = StepTimer(warmup, warmup + steps)
-        callbacks = [Evaluator(Path(tmp), [], cfg.metrics.every, cfg.metrics.n, protocol={"dataset": "random"}),
+        callbacks = [Evaluator(Path(tmp), Choice((), None, None), cfg.eval.every, cfg.eval.n,
+                               protocol={"dataset": "random"}),
                      SampleImages(Path(tmp), cfg.train.sample_every, seed=cfg.seed),
                      LastCheckpoint(Path(tmp), cfg.train.checkpoint_every), timer]
         trainer = build_trainer(cfg, Path(tmp), [], callbacks)

@@ -133,7 +133,7 @@ def test_regularizers_that_change_d_compose(seeded_one_thread):
     assert torch.allclose(d(x[perm]), d(x)[perm], atol=1e-5)
 
 
-FEW = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4", "metrics.every=4", "metrics.n=256",
+FEW = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4", "eval.every=4", "eval.n=256",
        "logger=csv", "dataset.batch_size=32", "hardware.threads=1"]
 
 

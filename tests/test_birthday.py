@@ -66,7 +66,7 @@ def test_collapsed_generator_has_a_small_support():
 @pytest.mark.slow
 def test_cli_birthday_on_mnist(tmp_path, mnist_root):
     result = run_genbench(["hydra.run.dir=run", "dataset=mnist", "metrics=[birthday]", "train.max_steps=10",
-                           "metrics.every=10", "metrics.n=400", "metrics.birthday.s=200", "logger=csv",
+                           "eval.every=10", "eval.n=400", "metrics.birthday.s=200", "logger=csv",
                            "model.nets.width=16"], tmp_path, env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     assert result.returncode == 0, result.stderr[-3000:]
     final = read_json(tmp_path / "run" / "metrics.json")["final"]

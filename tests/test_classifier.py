@@ -1,5 +1,5 @@
 """The classifier extractor (trained once on MNIST with a fixed seed, cached), metrics on real digit images,
-and the end-to-end run `genbench dataset=mnist metrics=[fid,is] metrics.extractor=classifier`.
+and the end-to-end run `genbench dataset=mnist metrics=[fid,is] eval.extractor=classifier`.
 
 The budget here is small (12k images, one epoch: > 95% test accuracy); the default recipe (60k images,
 2 epochs) and its recorded accuracy are in the README's "Evaluation metrics" section.
@@ -11,7 +11,7 @@ import pytest
 from conftest import genbench_env, read_json, run_genbench, shared_data
 
 RECIPE = {"epochs": 1, "batch_size": 64, "train_size": 12000, "seed": 0, "width": 16}
-OVERRIDES = [f"metrics.classifier.{k}={v}" for k, v in RECIPE.items()]
+OVERRIDES = [f"eval.classifier.{k}={v}" for k, v in RECIPE.items()]
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_collapsed_generator_scores_worse_on_real_digits(extractor, mnist, cache
 @pytest.mark.slow
 def test_cli_run_writes_fid_and_is(tmp_path, cache_dir, extractor):
     result = run_genbench(
-        ["hydra.run.dir=run", "dataset=mnist", "metrics=[fid,is]", "metrics.extractor=classifier",
-         "train.max_steps=10", "metrics.every=5", "metrics.n=100", "logger=csv", *OVERRIDES],
+        ["hydra.run.dir=run", "dataset=mnist", "metrics=[fid,is]", "eval.extractor=classifier",
+         "train.max_steps=10", "eval.every=5", "eval.n=100", "logger=csv", *OVERRIDES],
         tmp_path, env=genbench_env(GENBENCH_DATA=str(shared_data()), GENBENCH_CACHE=str(cache_dir)))
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_json(tmp_path / "run" / "metrics.json")

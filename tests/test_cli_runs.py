@@ -10,8 +10,8 @@ import torch
 import yaml
 from conftest import genbench_env, read_json, run_genbench
 
-FAST = ["train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10", "metrics.every=10",
-        "metrics.n=500", "logger=csv"]
+FAST = ["train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10", "eval.every=10",
+        "eval.n=500", "logger=csv"]
 
 
 def test_default_run_covers_the_ring(tmp_path):
@@ -74,7 +74,7 @@ def test_sigterm_then_resume(tmp_path):
     """SIGTERM saves a checkpoint and marks the run interrupted; resume=<dir> finishes it in place."""
     run = tmp_path / "run"
     proc = subprocess.Popen(["genbench", "hydra.run.dir=run", "train.max_steps=100000", "train.checkpoint_every=50",
-                             "train.log_every=50", "metrics.every=100", "metrics.n=500", "logger=csv"],
+                             "train.log_every=50", "eval.every=100", "eval.n=500", "logger=csv"],
                             cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
@@ -100,7 +100,7 @@ def test_nan_marks_diverged_keeps_last_good_checkpoint_and_sweep_goes_on(tmp_pat
     """Plain SGD on an unconstrained Wasserstein critic blows up within a few dozen steps (lr 0.1)."""
     sgd = ["loss=wasserstein", "reg=none", "model.opt_d.name=sgd", "model.opt_g.name=sgd", "model.opt_g.lr=0.1"]
     result = run_genbench(["-m", "model.opt_d.lr=0.1,0.001", *sgd, "train.max_steps=60", "train.log_every=1",
-                           "train.checkpoint_every=1", "metrics.every=30", "logger=csv", "hydra.sweep.dir=sweep"],
+                           "train.checkpoint_every=1", "eval.every=30", "logger=csv", "hydra.sweep.dir=sweep"],
                           tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     diverged, healthy = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
@@ -130,8 +130,11 @@ def test_same_seed_same_losses(tmp_path):
 def test_genbench_eval_after_training(tmp_path):
     """genbench-eval re-composes the run's config, loads its checkpoint and appends to eval.json."""
     assert run_genbench(["hydra.run.dir=run", "debug=fast", "logger=none"], tmp_path).returncode == 0
-    gen = subprocess.run(["genbench-eval", "run", "metrics.n=1000"], cwd=tmp_path, capture_output=True, text=True)
+    gen = subprocess.run(["genbench-eval", "run", "eval.n=1000"], cwd=tmp_path, capture_output=True, text=True)
     assert gen.returncode == 0, gen.stderr
+    moved = subprocess.run(["genbench-eval", "run", "metrics.n=1000"], cwd=tmp_path, capture_output=True, text=True)
+    assert moved.returncode == 2 and moved.stderr.startswith("genbench-eval: error: metrics.n moved to eval.n")
+    assert "write eval.n=1000" in moved.stderr and len(moved.stderr.strip().splitlines()) == 1
     real = subprocess.run(["genbench-eval", "run/checkpoints/last.ckpt", "--real-vs-real"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert real.returncode == 0, real.stderr

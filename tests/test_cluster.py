@@ -17,8 +17,8 @@ from conftest import genbench_env, read_json, run_genbench
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra: pip install .[cluster]")
 
 # 300 generator steps of the default ring8 GAN, one thread (the same losses in every process), evaluated at 150, 300.
-FAST = ["logger=none", "train.max_steps=300", "train.checkpoint_every=50", "train.log_every=50", "metrics.every=150",
-        "metrics.n=500", "hardware.threads=1"]
+FAST = ["logger=none", "train.max_steps=300", "train.checkpoint_every=50", "train.log_every=50", "eval.every=150",
+        "eval.n=500", "hardware.threads=1"]
 # Two jobs of the same seed: the one interrupted must end exactly where the other does.
 TWINS = "seed=0,0"
 

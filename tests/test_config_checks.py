@@ -241,7 +241,7 @@ BAD_VALUES = [
     (["train.max_steps=1.5"], ["train.max_steps"]),
     (["model.z_dim=true"], ["model.z_dim"]),
     (["dataset.batch_size=0"], ["dataset.batch_size"]),
-    (["metrics.n=-5"], ["metrics.n"]),
+    (["eval.n=-5"], ["eval.n"]),
     (["model.opt_d.name=adamw"], ["model.opt_d.name", "adam, rmsprop, sgd"]),
     (["model.opt_d.betas=[0.5,1.0]"], ["model.opt_d.betas"]),
     (["model=wgan", "model.opt_g.name=adam"], ["model.opt_g.betas"]),  # wgan's rmsprop has betas null
@@ -251,7 +251,7 @@ BAD_VALUES = [
     (["dataset=folder"], ["dataset.root"]),
     (["hardware.precision=16-mixed"], ["hardware.precision", "GPU"]),
     (["hardware.precision=fp8"], ["hardware.precision", "32-true"]),
-    (["metrics.mode=up"], ["metrics.mode"]),
+    (["eval.mode=up"], ["eval.mode"]),
     (["seed=abc"], ["seed"]),
     (["reg.gp0.weight=-1"], ["reg.gp0.weight"]),
     (["reg=r1", "reg.r1.weight=abc"], ["reg.r1.weight"]),
@@ -274,7 +274,7 @@ def test_good_neighbours_of_the_bad_values_pass(cfg_for):
     for overrides in (["model.opt_g.lr=1e-3"], ["model.n_critic=2"], ["train.max_steps=1"], ["model.opt_d.name=sgd"],
                       ["model.ema.decay=0.999"], ["logger.wandb.mode=disabled"], ["hardware.precision=bf16-mixed"],
                       ["hardware=gpu", "hardware.precision=16-mixed"], ["model.opt_d.betas=[0.0,0.99]"],
-                      ["reg.gp0.weight=0"], ["metrics.mode=min"], ["seed=12345"], ["logger=csv"]):
+                      ["reg.gp0.weight=0"], ["eval.mode=min"], ["seed=12345"], ["logger=csv"]):
         check_config(cfg_for(*overrides))
 
 

@@ -41,8 +41,8 @@ def ok(result: subprocess.CompletedProcess) -> None:
 
 
 def test_the_issue_command_trains_evaluates_and_resumes(tmp_path):
-    """genbench hardware=ddp ... train.max_steps=200 metrics.every=100, then resume=<dir> to 300 steps."""
-    ok(run_genbench([*DDP, "train.max_steps=200", "metrics.every=100", "logger=csv", "hydra.run.dir=run"],
+    """genbench hardware=ddp ... train.max_steps=200 eval.every=100, then resume=<dir> to 300 steps."""
+    ok(run_genbench([*DDP, "train.max_steps=200", "eval.every=100", "logger=csv", "hydra.run.dir=run"],
                     tmp_path, timeout=400))
     run = tmp_path / "run"
     record = read_json(run / "run.json")
@@ -88,7 +88,7 @@ def test_gan_families_run_as_a_sweep_of_ddp_jobs(tmp_path):
     """Every GAN family under DDP (n_critic 5 with a penalty and an EMA generator, mixed batches, InfoGAN's Q),
     as one `-m` sweep: its jobs run one after another and no rank launches the sweep again."""
     result = run_genbench(["-m", *DDP, "model=wgan_gp,bgan,infogan", "model.ema.decay=0.99", "train.max_steps=6",
-                           "train.log_every=3", "train.checkpoint_every=3", "metrics.every=3", "metrics.n=200",
+                           "train.log_every=3", "train.checkpoint_every=3", "eval.every=3", "eval.n=200",
                            "logger=csv", "hydra.sweep.dir=sweep"], tmp_path, timeout=600)
     ok(result)
     assert result.stdout.count("Launching 3 jobs locally") == 1, "the sweep was launched again by a rank"
@@ -104,7 +104,7 @@ def test_regularizers_with_their_own_networks_and_update_schemes_under_ddp(tmp_p
     simultaneous updates."""
     result = run_genbench(["-m", *DDP, "reg=[gp0,lens],consensus,r1", "train.updates=simultaneous",
                            "model.opt_d.lr=4e-4", "train.max_steps=6", "train.log_every=3",
-                           "train.checkpoint_every=3", "metrics.every=6", "metrics.n=200", "logger=csv",
+                           "train.checkpoint_every=3", "eval.every=6", "eval.n=200", "logger=csv",
                            "hydra.sweep.dir=sweep"], tmp_path, timeout=600)
     ok(result)
     for job in ("0", "1", "2"):
@@ -113,7 +113,7 @@ def test_regularizers_with_their_own_networks_and_update_schemes_under_ddp(tmp_p
 
 def test_vae_trains_under_ddp(tmp_path, mnist_root):
     ok(run_genbench([*DDP, "model=vae", "train.max_steps=6", "train.log_every=3", "train.checkpoint_every=3",
-                     "metrics.every=6", "metrics.elbo.n=64", "logger=csv", "hydra.run.dir=run"], tmp_path,
+                     "eval.every=6", "metrics.elbo.n=64", "logger=csv", "hydra.run.dir=run"], tmp_path,
                     timeout=400, env=genbench_env(GENBENCH_DATA=str(mnist_root))))
     final = read_json(tmp_path / "run" / "metrics.json")["final"]
     assert read_json(tmp_path / "run" / "run.json")["status"] == "completed" and final["step"] == 6
@@ -178,6 +178,7 @@ class _Data:
 def _metric_values(cache: str) -> dict:
     """FID, KID, PRDC and IS of 40 fixed samples through the Evaluator's path, on whatever world this is."""
     from genbench.callbacks.evaluation import Evaluator
+    from genbench.metrics.choice import Choice
     from genbench.metrics.fid import FID
     from genbench.metrics.inception_score import InceptionScore
     from genbench.metrics.kid import KID
@@ -189,7 +190,7 @@ def _metric_values(cache: str) -> dict:
     metrics = [FID(extractor="classifier", cache_dir=cache), KID(subsets=5, subset_size=10, extractor="classifier",
                cache_dir=cache), PRDC(extractor="classifier", cache_dir=cache),
                InceptionScore(splits=2, extractor="classifier", cache_dir=cache)]
-    evaluator = Evaluator(cache, metrics, every=1, n=40)
+    evaluator = Evaluator(cache, Choice(tuple(metrics), None, None), every=1, n=40)
     trainer = SimpleNamespace(is_global_zero=distributed.rank() == 0, datamodule=_Data())
     module = SimpleNamespace(g_step=1)
     row = {}

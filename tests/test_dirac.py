@@ -209,7 +209,7 @@ def test_bad_update_scheme_is_a_config_error(tmp_path):
 def test_simultaneous_updates_and_consensus_train_an_ordinary_gan(tmp_path):
     run = tmp_path / "run"
     proc = run_genbench(["train.updates=simultaneous", "reg=[gp0,consensus]", "model.n_critic=2",
-                         "train.max_steps=4", "train.log_every=2", "metrics.every=4", "metrics.n=200",
+                         "train.max_steps=4", "train.log_every=2", "eval.every=4", "eval.n=200",
                          "logger=none", f"hydra.run.dir={run}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = read_json(run / "metrics.json")["final"]

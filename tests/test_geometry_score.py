@@ -150,7 +150,7 @@ def test_collapsed_generator_scores_worse():
 @pytest.mark.slow
 def test_cli_gs_writes_score_and_histogram(tmp_path):
     result = run_genbench(["hydra.run.dir=run", "dataset=circle", "metrics=[gs]", "train.max_steps=20",
-                           "metrics.every=10", "metrics.n=400", "metrics.gs.n=5", "metrics.gs.L_0=16",
+                           "eval.every=10", "eval.n=400", "metrics.gs.n=5", "metrics.gs.L_0=16",
                            "logger=csv"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_json(tmp_path / "run" / "metrics.json")

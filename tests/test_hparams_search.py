@@ -10,7 +10,7 @@ from conftest import read_json, run_genbench
 
 optuna = pytest.importorskip("optuna", reason="needs the cluster extra: pip install .[cluster]")
 
-TINY = ["logger=none", "train.max_steps=60", "train.log_every=30", "metrics.every=60", "metrics.n=500",
+TINY = ["logger=none", "train.max_steps=60", "train.log_every=30", "eval.every=60", "eval.n=500",
         "hardware.threads=1"]
 
 
@@ -42,18 +42,45 @@ def test_optuna_search_runs_trials_and_continues_its_stored_study(tmp_path):
     assert (tmp_path / "search2" / "optimization_results.yaml").is_file()
 
 
+def _direction(*overrides: str) -> str:
+    """Optuna's direction as the search config resolves it (hydra.sweeper.direction), composed in-process."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genbench.runs.hparams import register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("genbench.conf", version_base="1.3"):
+        cfg = compose("config", ["hparams_search=ring8_gan", *overrides], return_hydra_config=True)
+    return cfg.hydra.sweeper.direction
+
+
 def test_direction_follows_the_monitored_metric():
-    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError as ConfigErrorWhileResolving  # wraps the ConfigError
 
-    from genbench.errors import ConfigError
-    from genbench.runs.hparams import direction
+    assert _direction() == "maximize"  # modes/hq_fraction
+    assert _direction("dataset=mnist", "metrics=[fid]", "eval.monitor=auto") == "minimize"
+    assert _direction("dataset=mnist", "metrics=[modes,fid,is]", "eval.monitor=is/mean") == "maximize"
+    assert _direction("dataset=mnist", "metrics=[fid]", "eval.monitor=fid/value", "eval.mode=max") == "maximize"
+    with pytest.raises(ConfigErrorWhileResolving, match="ConfigError.*eval.mode=max"):
+        _direction("eval.monitor=modes/covered")
+    with pytest.raises(ConfigErrorWhileResolving, match="none of the chosen metrics applies to dataset ring8"):
+        _direction("metrics=[fid]", "eval.monitor=auto")
 
-    fid = {"_target_": "genbench.metrics.fid.FID"}
-    modes = {"_target_": "genbench.metrics.modes.ModeCoverage"}
-    assert direction(OmegaConf.create({"monitor": "auto", "mode": "auto", "fid": fid})) == "minimize"
-    assert direction(OmegaConf.create({"monitor": "fid/value", "mode": "auto", "modes": modes, "fid": fid})) \
-        == "minimize"
-    assert direction(OmegaConf.create({"monitor": "auto", "mode": "auto", "modes": modes})) == "maximize"
-    assert direction(OmegaConf.create({"monitor": "fid/value", "mode": "max", "fid": fid})) == "maximize"
-    with pytest.raises(ConfigError, match="metrics.mode=max"):
-        direction(OmegaConf.create({"monitor": "modes/covered", "mode": "auto", "modes": modes}))
+
+def test_direction_is_the_one_training_monitors_when_the_first_metric_does_not_apply():
+    """metrics=[fid,modes] on ring8: FID does not apply to 2D points, so training monitors modes/hq_fraction
+    (higher is better) and the search must maximize it (it once minimized it: FID's direction)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genbench.metrics.choice import choose_for
+
+    assert _direction("metrics=[fid,modes]", "eval.monitor=auto") == "maximize"
+    GlobalHydra.instance().clear()
+    with initialize_config_module("genbench.conf", version_base="1.3"):
+        cfg = compose("config", ["metrics=[fid,modes]"])
+    choice = choose_for(cfg)  # what train.run hands the Evaluator
+    assert (choice.monitor, choice.mode) == ("modes/hq_fraction", "max")
+    assert [m.headline for m in choice.metrics] == ["modes/hq_fraction"]

@@ -103,7 +103,7 @@ def test_missing_weights_offline_fail_at_once_naming_the_file(tmp_path, monkeypa
     with pytest.raises(WeightsUnavailableError, match="pt_inception-2015-12-05-6726825d.pth") as err:
         load_inception(None)
     assert time.perf_counter() - start < 5
-    assert "metrics.inception.weights" in str(err.value) and "github.com/mseitzer" in str(err.value)
+    assert "eval.inception.weights" in str(err.value) and "github.com/mseitzer" in str(err.value)
     with pytest.raises(WeightsUnavailableError, match="no such file"):
         load_inception(tmp_path / "nope.pth")
 

@@ -159,7 +159,7 @@ def test_matched_accuracy_finds_the_best_one_to_one_labelling():
 # ------------------------------------------------------------------------------------ through the CLI
 
 QUICK = ["model=infogan", "logger=none", "hydra.run.dir=run", "train.log_every=3", "train.sample_every=3",
-         "train.checkpoint_every=3", "metrics.every=3", "metrics.n=200", "hardware.threads=1"]
+         "train.checkpoint_every=3", "eval.every=3", "eval.n=200", "hardware.threads=1"]
 
 
 def run_and_resume(tmp_path, extra: list[str], until: int = 6, env=None) -> dict:
@@ -168,7 +168,7 @@ def run_and_resume(tmp_path, extra: list[str], until: int = 6, env=None) -> dict
     first = run_genbench([*QUICK, "train.max_steps=3", *extra], tmp_path, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "run"
-    every = [f"{key}={until}" for key in ("train.sample_every", "train.checkpoint_every", "metrics.every")]
+    every = [f"{key}={until}" for key in ("train.sample_every", "train.checkpoint_every", "eval.every")]
     second = run_genbench([f"resume={run}", f"train.max_steps={until}", *every], tmp_path, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     record = read_json(run / "run.json")

@@ -14,8 +14,8 @@ METHODS = {
     "consensus_simultaneous": ["reg=consensus", "train.updates=simultaneous", "model.opt_g.name=rmsprop",
                                "model.opt_d.name=rmsprop"],
 }
-FEW = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4", "metrics.every=4",
-       "metrics.n=256", "logger=csv", "dataset.batch_size=32"]
+FEW = ["train.log_every=2", "train.sample_every=4", "train.checkpoint_every=4", "eval.every=4",
+       "eval.n=256", "logger=csv", "dataset.batch_size=32"]
 
 
 def _g_step(run) -> int:

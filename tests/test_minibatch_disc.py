@@ -231,7 +231,7 @@ def test_gradient_penalty_runs_through_the_layer():
 
 def test_cli_run_with_gp0_and_minibatch_disc(tmp_path):
     result = run_genbench(["reg=[gp0,minibatch_disc]", "debug=fast", "logger=none", "hydra.run.dir=run",
-                           "dataset.batch_size=64", "train.max_steps=10", "metrics.every=10", "metrics.n=128"],
+                           "dataset.batch_size=64", "train.max_steps=10", "eval.every=10", "eval.n=128"],
                           tmp_path, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
@@ -245,7 +245,7 @@ def test_cli_run_with_gp0_and_minibatch_disc(tmp_path):
 @pytest.mark.slow
 def test_cli_mnist_run_with_minibatch_disc(tmp_path, mnist_root):
     result = run_genbench(["reg=minibatch_disc", "dataset=mnist", "debug=fast", "logger=none", "hydra.run.dir=run",
-                           "train.max_steps=4", "metrics.every=4", "metrics.n=128", "train.sample_every=4",
+                           "train.max_steps=4", "eval.every=4", "eval.n=128", "train.sample_every=4",
                            "train.checkpoint_every=4"],
                           tmp_path, timeout=240, env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     assert result.returncode == 0, result.stderr[-3000:]

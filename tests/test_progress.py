@@ -15,7 +15,7 @@ from conftest import genbench_env, run_genbench
 
 from genbench import progress
 
-SHORT = ["train.max_steps=150", "train.log_every=50", "metrics.every=150", "metrics.n=200", "logger=csv",
+SHORT = ["train.max_steps=150", "train.log_every=50", "eval.every=150", "eval.n=200", "logger=csv",
          "hardware.threads=1"]
 CONTROL = re.compile(r"[\x1b\r]")
 

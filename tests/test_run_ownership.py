@@ -13,8 +13,8 @@ from conftest import genbench_env, read_json, run_genbench, wait_for_step
 
 pytestmark = pytest.mark.slow
 
-TINY = ["train.log_every=5", "train.sample_every=1000", "train.checkpoint_every=10", "metrics.every=10",
-        "metrics.n=200", "logger=csv", "hardware.threads=1"]
+TINY = ["train.log_every=5", "train.sample_every=1000", "train.checkpoint_every=10", "eval.every=10",
+        "eval.n=200", "logger=csv", "hardware.threads=1"]
 
 
 def finished_run(tmp_path, name="run", steps=20, extra=()):

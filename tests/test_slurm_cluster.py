@@ -50,8 +50,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=RE
 SLURM = ["hardware=slurm", "hardware.accelerator=cpu", "hardware.devices=1", "hardware.cpus_per_task=1",
          "hardware.mem_gb=1", "hardware.threads=1", "logger=none"]
 # 200 generator steps, a checkpoint every 10: the tests pause a job at its first one.
-SHORT = ["train.max_steps=200", "train.checkpoint_every=10", "train.log_every=50", "metrics.every=100",
-         "metrics.n=256"]
+SHORT = ["train.max_steps=200", "train.checkpoint_every=10", "train.log_every=50", "eval.every=100",
+         "eval.n=256"]
 USR2_BIT = 1 << (signal.SIGUSR2 - 1)
 
 

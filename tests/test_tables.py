@@ -42,7 +42,7 @@ def test_every_experiment_config_composes_also_with_the_smoke_budget():
             task = {k: v for k, v in cfg.items() if k != "hydra"}
             check_config(type(cfg)(task))
             if extra:
-                assert cfg.train.max_steps <= 10 and cfg.metrics.n <= 128, name
+                assert cfg.train.max_steps <= 10 and cfg.eval.n <= 128, name
 
 
 def test_every_row_records_its_published_source_and_the_table_sweeps_every_row():
@@ -64,8 +64,8 @@ def test_every_row_records_its_published_source_and_the_table_sweeps_every_row()
 def test_smoke_variants_of_every_table_run_and_genbench_table_prints_them(tmp_path):
     """All rows of the three tables, smoke budget, on the CIFAR-10 stand-in (CIFAR-10 files are absent here)."""
     result = run_genbench(["-m", f"experiment={','.join(ROWS)}", "budget=smoke", "dataset=cifar10_standin",
-                           "train.max_steps=4", "metrics.every=4", "hardware.threads=1", "hydra.sweep.dir=smoke",
-                           "metrics.cache_dir=cache"], tmp_path, timeout=600)
+                           "train.max_steps=4", "eval.every=4", "hardware.threads=1", "hydra.sweep.dir=smoke",
+                           "eval.cache_dir=cache"], tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = [table.read_job(j) for j in table.find_jobs(tmp_path / "smoke")]
     assert len(jobs) == len(ROWS) and all(j["status"] == "completed" for j in jobs)

@@ -165,8 +165,8 @@ def test_ring8_wgan_gp_with_lens_runs_and_resumes(tmp_path):
     8 steps at the end (6 + 2 until annealed): a fresh optimizer after resume would count 2."""
     run = tmp_path / "run"
     args = ["model=wgan_gp", "reg=[gp,lens]", "reg.lens.anneal_steps=8", "debug=fast", "logger=none",
-            "hydra.run.dir=run", "dataset.batch_size=64", "metrics.n=128", "train.log_every=2"]
-    result = run_genbench([*args, "train.max_steps=6", "train.checkpoint_every=6", "metrics.every=6"], tmp_path)
+            "hydra.run.dir=run", "dataset.batch_size=64", "eval.n=128", "train.log_every=2"]
+    result = run_genbench([*args, "train.max_steps=6", "train.checkpoint_every=6", "eval.every=6"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     first = _ckpt(run)
     lens_keys = [k for k in first["state_dict"] if k.startswith("reg_nets.lens.")]
@@ -189,8 +189,8 @@ def test_ring8_wgan_gp_with_lens_runs_and_resumes(tmp_path):
 def test_mnist_with_lens_runs(tmp_path, mnist_root):
     """The convolutional lens on MNIST (resume is the ring8 test's: the same code path)."""
     result = run_genbench(["dataset=mnist", "reg=[gp0,lens]", "debug=fast", "logger=none", "hydra.run.dir=run",
-                           "metrics.n=128", "train.log_every=1", "train.sample_every=100", "reg.lens.anneal_steps=100",
-                           "train.max_steps=3", "train.checkpoint_every=3", "metrics.every=3"],
+                           "eval.n=128", "train.log_every=1", "train.sample_every=100", "reg.lens.anneal_steps=100",
+                           "train.max_steps=3", "train.checkpoint_every=3", "eval.every=3"],
                           tmp_path, env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"

@@ -189,8 +189,8 @@ def test_iwae_run_on_mnist_lowers_neg_elbo_resumes_and_evaluates(tmp_path, mnist
     env = genbench_env(GENBENCH_DATA=str(mnist_root))
     args = ["model=iwae", "model.k=5", "dataset=mnist", "hydra.run.dir=run", "train.max_steps=200",
             "train.sample_every=100",
-            "train.checkpoint_every=100", "metrics.every=100", "metrics=[elbo,nll,gs]", "metrics.nll.k=50",
-            "metrics.nll.n=1000", "metrics.n=500", "metrics.gs.n=10", *SHORT]
+            "train.checkpoint_every=100", "eval.every=100", "metrics=[elbo,nll,gs]", "metrics.nll.k=50",
+            "metrics.nll.n=1000", "eval.n=500", "metrics.gs.n=10", *SHORT]
     result = run_genbench(args, tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
@@ -227,7 +227,7 @@ def test_iwae_run_on_mnist_lowers_neg_elbo_resumes_and_evaluates(tmp_path, mnist
 def test_beta_sweep_rate_distortion_directions_and_plot(tmp_path, mnist_root):
     """Same budget, beta = 0, 1, 50: beta = 0 has the highest rate and lowest distortion; beta = 50 collapses."""
     result = run_genbench(["-m", "model=beta_vae", "model.beta=0,1,50", "dataset=mnist", "hydra.sweep.dir=sweep",
-                           "train.max_steps=300", "metrics.every=300", "train.sample_every=300", *SHORT],
+                           "train.max_steps=300", "eval.every=300", "train.sample_every=300", *SHORT],
                           tmp_path, env=genbench_env(GENBENCH_DATA=str(mnist_root)), timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     final = {beta: read_json(tmp_path / "sweep" / str(job) / "metrics.json")["final"]

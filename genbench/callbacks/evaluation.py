@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 
 from genbench.callbacks import on_schedule
 from genbench.callbacks.checkpoint import save_atomic
+from genbench.metrics.choice import Choice
 from genbench.parallel import distributed
 from genbench.runs.run_dir import RunDir
 
@@ -20,33 +21,19 @@ log = logging.getLogger("genbench")
 
 
 class Evaluator(pl.Callback):
-    def __init__(self, run_dir: Path, metrics: list, every: int, n: int, monitor: str = "auto",
-                 mode: str = "auto", protocol: dict | None = None):
+    def __init__(self, run_dir: Path, choice: Choice, every: int, n: int, protocol: dict | None = None):
+        """`choice`: the metrics that apply, the monitor and its mode (genbench/metrics/choice.py decides them)."""
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "metrics.json"
         self.best_path = self.run_dir / "checkpoints" / "best.ckpt"
-        self.metrics, self.every, self.n = metrics, every, n
-        self.monitor, self.mode = monitor, mode
+        self.metrics, self.every, self.n = list(choice.metrics), every, n
+        self.monitor, self.mode = choice.monitor, choice.mode
         self.protocol = {"step_unit": "generator steps", "n_samples": n, **(protocol or {})}
         self.history: list[dict] = []
         self.best: dict | None = None
         self._done = -1
         self._elapsed_before = 0.0
         self._start = time.perf_counter()
-
-    def setup(self, trainer, module, stage=None) -> None:
-        active = [m for m in self.metrics if m.applies(trainer.datamodule)]
-        for m in self.metrics:
-            if m not in active:
-                log.info("metric %s does not apply to dataset %s: skipped", m.name, trainer.datamodule.dataset.name
-                         if hasattr(trainer.datamodule.dataset, "name") else type(trainer.datamodule.dataset).__name__)
-        self.metrics = active
-        if self.monitor == "auto":  # the first metric's headline, skipping diagnostics (auto_monitor = False)
-            candidates = [m for m in active if getattr(m, "auto_monitor", True)]
-            self.monitor = candidates[0].headline if candidates else None
-        if self.mode == "auto" and self.monitor:
-            owner = next((m for m in active if m.headline == self.monitor), None)
-            self.mode = "max" if owner is None or owner.higher_is_better else "min"
 
     def on_train_start(self, trainer, module) -> None:
         """On resume, keep the history up to the checkpoint's step."""

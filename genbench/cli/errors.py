@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from genbench.runs.moved_keys import moved_message, new_key
+
 IGNORED = ("resume=", "hydra.")  # as a multirun job compares overrides (genbench/runs/sweep_job.py)
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
@@ -91,6 +93,8 @@ def describe_hydra_error(err: Exception, argv: list[str]) -> str:
     if refused:  # a key the config does not have: never suggest Hydra's `+key`, genbench would not read it
         key = refused.group(1)
         value = next((o.split("=", 1)[1] for o in overrides if _key(o) == key), None)
+        if new_key(key) is not None:
+            return moved_message(key, value)
         close = _closest_key(key, overrides)
         hint = (f"; did you mean {close}" + (f"={value}" if value is not None else "") + "?") if close else \
             "; `genbench --cfg job` prints every key"

@@ -1,8 +1,8 @@
 """`genbench-eval <run dir | checkpoint> [overrides]`: evaluate a finished run after training.
 
 The run's own overrides are composed again (so the data, networks and protocol match), the command
-line's are added on top (e.g. `metrics=[modes] metrics.n=10000`), the checkpoint's generator (its EMA
-when there is one) draws `metrics.n` samples, and the results are appended to `<run dir>/eval.json`.
+line's are added on top (e.g. `metrics=[modes] eval.n=10000`), the checkpoint's generator (its EMA
+when there is one) draws `eval.n` samples, and the results are appended to `<run dir>/eval.json`.
 `--real-vs-real` evaluates held-out real data (the test split) instead of generated samples: the floor
 of each metric under the same protocol.
 """
@@ -39,10 +39,17 @@ def compose(run_dir: Path, overrides: list[str]):
     if not saved.is_file():
         raise GenbenchError(f"{run_dir}: not a genbench run folder (no .hydra/overrides.yaml)")
     original = [o for o in (yaml.safe_load(saved.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    from hydra.errors import HydraException
+
     with initialize_config_module(config_module="genbench.conf", version_base="1.3"):
         original = _drop_unchosen_entries(original, overrides, hydra_compose(config_name="config",
                                                                              overrides=original))
-        return hydra_compose(config_name="config", overrides=[*original, *overrides])
+        try:
+            return hydra_compose(config_name="config", overrides=[*original, *overrides])
+        except HydraException as err:  # an unknown or moved key on the command line: one line
+            from genbench.cli.errors import describe_hydra_error
+
+            raise GenbenchError(describe_hydra_error(err, overrides)) from None
 
 
 def _drop_unchosen_entries(original: list[str], overrides: list[str], cfg) -> list[str]:
@@ -75,9 +82,8 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
 
     state = load_checkpoint(ckpt)  # weights_only, and first: a bad checkpoint fails before Lightning is imported
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import DictConfig
 
+    from genbench.metrics.choice import choose_for
     from genbench.runs.train import build_datamodule, build_module
 
     torch.manual_seed(cfg.seed)
@@ -89,12 +95,13 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     except RuntimeError as err:
         raise GenbenchError(f"{ckpt} does not fit the composed model ({str(err).splitlines()[0][:160]}): "
                             "overrides that change the networks cannot apply to a trained run") from None
-    metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
-    metrics = [m for m in metrics if m.applies(data)]
+    choice = choose_for(cfg, data, monitored=False)  # the metrics that apply; no checkpoint to select
+    metrics = list(choice.metrics)
     if not metrics:
         raise GenbenchError(f"none of the chosen metrics applies to dataset {cfg.dataset.name}; "
                             "choose others with metrics=[...]")
-    n = cfg.metrics.n
+    choice.prepare(data)
+    n = cfg.eval.n
     if not any(getattr(m, "needs_samples", True) for m in metrics):
         samples = None  # e.g. elbo, nll: they read the encoder and decoder, not generated samples
     elif real_vs_real:
@@ -137,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genbench-eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", type=Path, help="a run folder (uses best.ckpt, else last.ckpt) or a .ckpt file")
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. metrics=[modes] metrics.n=10000")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. metrics=[modes] eval.n=10000")
     parser.add_argument("--real-vs-real", action="store_true",
                         help="evaluate the real test split against the training data: the metric's floor")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order

@@ -74,6 +74,17 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _user_error(err: BaseException) -> GenbenchError | None:
+    """The GenbenchError an exception wraps (Hydra and OmegaConf wrap those raised while they resolve), else None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, GenbenchError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def main() -> None:
     from genbench.cli import errors as cli_errors
 
@@ -96,6 +107,9 @@ def main() -> None:
             raise
         from hydra.errors import HydraException
 
+        user = _user_error(err)
+        if user is not None:  # e.g. raised by a resolver of the sweeper's config (genbench/runs/hparams.py)
+            _fail(one_line(user))
         if isinstance(err, HydraException):
             _fail(cli_errors.describe_hydra_error(err, argv))
         if isinstance(err, OSError):

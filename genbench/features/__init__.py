@@ -1,7 +1,7 @@
 """Feature extractors for the feature-based metrics (FID, KID, IS, PRDC) and the shared feature bank.
 
-- `metrics.extractor=inception`: Inception-v3 2015-12-05 (genbench.features.inception), pool3 + logits.
-- `metrics.extractor=classifier`: a small classifier of the dataset (genbench.features.classifier).
+- `eval.extractor=inception`: Inception-v3 2015-12-05 (genbench.features.inception), pool3 + logits.
+- `eval.extractor=classifier`: a small classifier of the dataset (genbench.features.classifier).
 
 Every metric of one evaluation receives the same samples tensor; `FeatureBank.features` computes the
 features once per tensor (keyed by its identity) and the extractor is built once per process. Real
@@ -38,7 +38,7 @@ class FeatureBank:
     def __init__(self, extractor: str, cache_dir: str | Path | None = None, weights: str | None = None,
                  classifier: dict | None = None, split: str = "train"):
         if extractor not in EXTRACTORS:
-            raise ValueError(f"metrics.extractor={extractor!r}: choose one of {', '.join(EXTRACTORS)}")
+            raise ValueError(f"eval.extractor={extractor!r}: choose one of {', '.join(EXTRACTORS)}")
         self.kind, self.weights, self.split = extractor, weights, split
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.classifier_args = dict(classifier or {})

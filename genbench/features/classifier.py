@@ -105,9 +105,9 @@ class ClassifierExtractor:
     def __init__(self, dataset, cache_dir: str | Path, epochs: int = 2, batch_size: int = 128,
                  train_size: int | None = None, seed: int = 0, width: int = 32):
         if not hasattr(dataset, "labels"):
-            raise ValueError(f"metrics.extractor=classifier needs a labelled dataset (MNIST, Fashion-MNIST, "
+            raise ValueError(f"eval.extractor=classifier needs a labelled dataset (MNIST, Fashion-MNIST, "
                              f"CIFAR-10); {getattr(dataset, 'name', dataset)} has no labels: use "
-                             "metrics.extractor=inception")
+                             "eval.extractor=inception")
         self.recipe = {"version": VERSION, "dataset": getattr(dataset, "name", type(dataset).__name__),
                        "shape": list(dataset.shape), "epochs": int(epochs), "batch_size": int(batch_size),
                        "train_size": train_size, "seed": int(seed), "width": int(width)}

@@ -250,7 +250,7 @@ def resolve_weights(weights: str | Path | None) -> Path:
     if weights is not None:
         path = Path(str(weights)).expanduser()
         if not path.is_file():
-            raise WeightsUnavailableError(f"metrics.inception.weights={weights}: no such file")
+            raise WeightsUnavailableError(f"eval.inception.weights={weights}: no such file")
         return path
     cached = [_hub_checkpoints() / name for name in KNOWN_NAMES]
     for path in cached:
@@ -260,7 +260,7 @@ def resolve_weights(weights: str | Path | None) -> Path:
         raise WeightsUnavailableError(
             f"The Inception-v3 2015-12-05 weights are needed for FID/KID/IS/PRDC and this machine is offline. "
             f"Download {WEIGHTS_NAME} from {WEIGHTS_URLS[0]} and put it in {_hub_checkpoints()}/ or pass "
-            f"metrics.inception.weights=<path>; or use metrics.extractor=classifier for digit data.")
+            f"eval.inception.weights=<path>; or use eval.extractor=classifier for digit data.")
     log.info("downloading the Inception weights once into %s", _hub_checkpoints())
     torch.hub.load_state_dict_from_url(WEIGHTS_URLS[0], progress=False, check_hash=True, map_location="cpu")
     return _hub_checkpoints() / WEIGHTS_NAME

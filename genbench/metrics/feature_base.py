@@ -20,17 +20,19 @@ class FeatureMetric:
                              classifier=dict(classifier) if classifier else None, split=split)
 
     def applies(self, data) -> bool:
-        """Images only. Builds the extractor now (before training), so a missing weight file or an
-        extractor without logits for IS fails at once rather than at the first evaluation."""
-        if not getattr(data.dataset, "is_image", False):
-            return False
+        """Images only."""
+        return bool(getattr(data.dataset, "is_image", False))
+
+    def prepare(self, data) -> None:
+        """Builds the extractor before training, so a missing weight file or an extractor without logits for IS
+        fails at once rather than at the first evaluation."""
         extractor = self.bank.extractor(data)
         if self.needs_logits and not extractor.has_logits:
             raise ValueError(
                 f"metric {self.name}: the {self.extractor} weights have no logits layer (fc), so the Inception Score "
                 "cannot be computed (a pool3-only file serves FID/KID/PRDC). Pass the full "
-                "pt_inception-2015-12-05-6726825d.pth with metrics.inception.weights=<path>, or use "
-                "metrics.extractor=classifier.")
+                "pt_inception-2015-12-05-6726825d.pth with eval.inception.weights=<path>, or use "
+                "eval.extractor=classifier.")
         return True
 
     def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:

@@ -124,7 +124,7 @@ def model_space(items: torch.Tensor) -> np.ndarray:
 
 
 class GeometryScore:
-    """`metrics=[gs]`: GS between min(metrics.n, max_points) generated and as many real samples.
+    """`metrics=[gs]`: GS between min(eval.n, max_points) generated and as many real samples.
 
     Writes metrics/gs_step_<N>.png (both MRLTs) into the run folder."""
 

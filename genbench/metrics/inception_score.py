@@ -1,6 +1,6 @@
 """Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))) over the extractor's softmax,
 computed on 10 consecutive splits of the samples; reports mean and std over the splits (torch-fidelity's
-protocol). With `metrics.extractor=classifier` the classes are the dataset's (at most 10 for digits)."""
+protocol). With `eval.extractor=classifier` the classes are the dataset's (at most 10 for digits)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """How much of InfoGAN's latent codes survives generation (model=infogan only; Chen et al. 2016).
 
-On `metrics.n` generated samples whose codes are known (drawn from `seed`, the sampler generator: the EMA one
+On `eval.n` generated samples whose codes are known (drawn from `seed`, the sampler generator: the EMA one
 when there is one), Q (D's body and Q's head in eval mode) reads the codes back:
 
 - `infogan/q_accuracy` (headline): the fraction of categorical codes whose value Q's most likely value
@@ -10,12 +10,12 @@ when there is one), Q (D's body and Q's head in eval mode) reads the codes back:
   uninformed Q, predicting 0, has MSE 1/3 and correlation 0);
 - `infogan/mi`: the bound L_I = H(c) - E[-log Q(c | x)] in nats (at most sum log K over the categorical codes);
 - `infogan/real_accuracy`, labelled datasets only: the first categorical code as a classifier of the real test
-  split (the first `metrics.n` images): Q's most likely category per image, categories matched one-to-one to
+  split (the first `eval.n` images): Q's most likely category per image, categories matched one-to-one to
   labels by the assignment that maximizes agreement (scipy's linear_sum_assignment), the fraction then right.
   The paper reports 5% error for MNIST's digit code.
 
 Not a sample-quality measure: a generator that draws ten fixed images, one per category, scores 1. It is
-never the automatic `metrics.monitor`.
+never the automatic `eval.monitor`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class InfoGANCodes:
     headline = "infogan/q_accuracy"
     higher_is_better = True
     wants_module = True
-    auto_monitor = False  # diagnostic: checkpoints/best.ckpt follows another metric unless metrics.monitor names it
+    auto_monitor = False  # diagnostic: checkpoints/best.ckpt follows another metric unless eval.monitor names it
 
     def __init__(self, seed: int = 0):
         self.seed = int(seed)

@@ -15,6 +15,7 @@ on a device-to-host copy; `_log_stats` averages them, adds steps/s and hands the
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -30,11 +31,32 @@ log = logging.getLogger("genbench")
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
-    """The L2 norm of all of `module`'s parameter gradients together."""
+    """The L2 norm of all of `module`'s parameter gradients together (the norm of the per-tensor norms).
+
+    Public torch only: on the CPU a loop over the tensors (the cheapest there, and bitwise the value of the fused
+    kernel); elsewhere torch.nn.utils.get_total_norm (torch >= 2.6), one fused kernel per device and dtype."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if grads[0].is_cpu or _total_norm is None:
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    return _total_norm(grads)
+
+
+_total_norm = getattr(torch.nn.utils, "get_total_norm", None)
+
+
+def ema_update_(averages: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
+    """averages <- decay * averages + (1 - decay) * params, in place, all tensors at once: torch's public EMA
+    helper (torch.optim.swa_utils), one fused lerp kernel, cached per decay (a closure per step costs time)."""
+    _ema_fn(float(decay))(averages, params, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _ema_fn(decay: float):
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+    return get_ema_multi_avg_fn(decay)
 
 
 class GenerativeModule(pl.LightningModule):

@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import nn
 
-from genbench.modules.base import GenerativeModule, grad_norm
+from genbench.modules.base import GenerativeModule, ema_update_, grad_norm
 from genbench.modules.optim import make_optimizer
 from genbench.runs.config_checks import UPDATES
 
@@ -272,8 +272,7 @@ class GANModule(GenerativeModule):
         if self.generator_ema is None:
             return
         decay = 0.0 if self.g_step <= self.ema_start else self.ema_decay
-        ema_params, params = list(self.generator_ema.parameters()), list(self.generator.parameters())
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+        ema_update_(list(self.generator_ema.parameters()), list(self.generator.parameters()), decay)
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
             b_ema.copy_(b)
 

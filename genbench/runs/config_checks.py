@@ -15,6 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from genbench.errors import ConfigError
+from genbench.runs.moved_keys import moved_message, new_key
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
@@ -230,9 +231,19 @@ def _check_vae(cfg: DictConfig) -> None:
                 _positive_int(cfg, f"metrics.{name}.{key}")
 
 
+def _moved_keys(cfg: DictConfig) -> None:
+    """An evaluation setting left in the metrics group (an experiment YAML's `metrics: {every: ...}`, or
+    `+metrics.every=...`) names its new key in eval."""
+    for key, value in (cfg.get("metrics") or {}).items():
+        if new_key(f"metrics.{key}") is not None:
+            shown = None if isinstance(value, DictConfig) else value
+            raise ConfigError(moved_message(f"metrics.{key}", None if shown is None else str(shown)))
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first invalid value."""
-    family = _check_family(cfg)  # first: a loss of the other family may interpolate keys this model lacks
+    _moved_keys(cfg)  # first: an old key would otherwise be ignored, or fail further down under its old name
+    family = _check_family(cfg)  # a loss of the other family may interpolate keys this model lacks
     try:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
@@ -245,7 +256,7 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={cfg.seed} is out of range: choose a whole number from 0 to {MAX_SEED} "
                           "(numpy's seeds are 32-bit)")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                "metrics.every", "metrics.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
+                "eval.every", "eval.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
@@ -268,11 +279,11 @@ def check_config(cfg: DictConfig) -> None:
     if wandb is not None and wandb.mode not in WANDB_MODES:
         raise ConfigError(f"logger.wandb.mode={wandb.mode!r}: choose one of {', '.join(WANDB_MODES)}")
     check_scheduler(cfg)
-    if cfg.metrics.mode not in ("auto", "max", "min"):
-        raise ConfigError(f"metrics.mode={cfg.metrics.mode!r}: choose max, min or auto")
-    extractor = OmegaConf.select(cfg, "metrics.extractor")
+    if cfg.eval.mode not in ("auto", "max", "min"):
+        raise ConfigError(f"eval.mode={cfg.eval.mode!r}: choose max, min or auto")
+    extractor = OmegaConf.select(cfg, "eval.extractor")
     if extractor is not None and extractor not in ("inception", "classifier"):
-        raise ConfigError(f"metrics.extractor={extractor!r}: choose inception or classifier")
+        raise ConfigError(f"eval.extractor={extractor!r}: choose inception or classifier")
     if cfg.model.get("module") == "infogan":
         _infogan_codes(cfg)
     elif OmegaConf.select(cfg, "metrics.infogan") is not None:

@@ -2,9 +2,9 @@
 metric and an SQLite storage whose folder exists. hardware=slurm: how many GPUs a job asks SLURM for.
 
 Why: a search that maximizes a metric which is better when lower is silently useless; the direction comes
-from the metric's own `higher_is_better` (or `metrics.mode`). SQLite does not create folders, and Optuna opens
-the study before Hydra creates the sweep's folders. A CPU job asking for GPUs is refused by sbatch on a CPU
-partition ("Invalid generic resource (gres) specification").
+from the metric's own `higher_is_better` (or `eval.mode`), among the metrics that apply to the dataset.
+SQLite does not create folders, and Optuna opens the study before Hydra creates the sweep's folders. A CPU job
+asking for GPUs is refused by sbatch on a CPU partition ("Invalid generic resource (gres) specification").
 """
 
 from __future__ import annotations
@@ -16,20 +16,16 @@ from omegaconf import DictConfig, OmegaConf
 from genbench.errors import ConfigError
 
 
-def direction(metrics: DictConfig) -> str:
-    """'maximize' or 'minimize' for `metrics.monitor`, decided as the Evaluator does (callbacks/evaluation.py)."""
-    from hydra.utils import get_class
+def direction(_root_: DictConfig) -> str:
+    """'maximize' or 'minimize' for the monitored metric of the whole config (`${genbench_direction:}`), decided by
+    the function that decides it for training (genbench/metrics/choice.py): the dataset's applying metrics count."""
+    from genbench.metrics.choice import choose_for
 
-    mode, monitor = metrics.get("mode", "auto"), metrics.get("monitor", "auto")
-    if mode in ("max", "min"):
-        return "maximize" if mode == "max" else "minimize"
-    chosen = [get_class(v["_target_"]) for v in metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
-    owner = chosen[0] if chosen and monitor == "auto" else next((c for c in chosen if c.headline == monitor), None)
-    if owner is None:
-        raise ConfigError(f"metrics.monitor={monitor} is not the headline of a chosen metric "
-                          f"({', '.join(c.headline for c in chosen) or 'none'}): say which way is better with "
-                          "metrics.mode=max or metrics.mode=min")
-    return "maximize" if owner.higher_is_better else "minimize"
+    choice = choose_for(_root_)
+    if choice.monitor is None:
+        raise ConfigError(f"none of the chosen metrics applies to dataset {_root_.dataset.name}: a search needs a "
+                          "metric to optimize; choose one with metrics=[...]")
+    return choice.direction
 
 
 def sqlite_storage(path: str) -> str:

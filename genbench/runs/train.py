@@ -25,6 +25,7 @@ from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
+from genbench.metrics.choice import choose_for
 from genbench.parallel import distributed
 from genbench.parallel.launch import (
     COLLECTIVE_TIMEOUT,
@@ -186,9 +187,10 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         data = build_datamodule(cfg)
         data.setup("fit")  # reads the data now: a missing file fails before anything is built
         module = build_module(cfg, data.shape)
-        metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
-        evaluator = Evaluator(run_dir, metrics, cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
-                              cfg.metrics.mode, protocol=_protocol(cfg, metrics))
+        choice = choose_for(cfg, data)  # the metrics that apply, the monitor and its mode
+        choice.prepare(data)
+        metrics = list(choice.metrics)
+        evaluator = Evaluator(run_dir, choice, cfg.eval.every, cfg.eval.n, protocol=_protocol(cfg, metrics))
         last = LastCheckpoint(run_dir, cfg.train.checkpoint_every, config_identity(cfg))
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed), last]
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
@@ -244,7 +246,7 @@ def _protocol(cfg: DictConfig, metrics: list) -> dict:
     """What metrics.json states about the evaluation (feature metrics add their extractor and reference split)."""
     protocol = {"dataset": cfg.dataset.name}
     if any(hasattr(m, "bank") for m in metrics):
-        protocol.update(feature_extractor=cfg.metrics.extractor, reference_split=cfg.metrics.split)
+        protocol.update(feature_extractor=cfg.eval.extractor, reference_split=cfg.eval.split)
     return protocol
 
 
