@@ -11,6 +11,7 @@ from genbench.metrics.fid import fid_from_features, frechet_distance, gaussian_s
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kid import kid, mmd2_unbiased, polynomial_kernel
 from genbench.metrics.prdc import prdc
+from genbench.runs.config_checks import check_config
 
 
 def _gauss(n, d, mean, scale, seed):
@@ -73,6 +74,23 @@ def test_fid_agrees_with_torchmetrics_on_features():
     assert fid_from_features(x, y) == pytest.approx(float(metric.compute()), rel=1e-5)
 
 
+def test_fid_refuses_fewer_than_two_rows_at_once():
+    """One row gives np.cov a NaN covariance; sqrtm of it failed after 13 s at d = 64 and did not return in 13
+    minutes at d = 2048. The guard answers before any sqrtm."""
+    import time
+
+    x = _gauss(50, 2048, 0, 1, 20)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="at least 2"):
+        fid_from_features(x[:1], x)
+    with pytest.raises(ValueError, match="at least 2"):
+        fid_from_features(x, x[:1])
+    with pytest.raises(ValueError, match="non-finite"):
+        frechet_distance(np.zeros(3), np.full((3, 3), np.nan), np.zeros(3), np.eye(3))
+    assert time.perf_counter() - start < 1
+    assert np.isfinite(fid_from_features(x[:2, :4], x[2:4, :4]))  # 2 rows are enough (degenerate, but defined)
+
+
 def test_gaussian_stats_are_float64():
     mu, sigma = gaussian_stats(torch.randn(50, 4))
     assert mu.dtype == np.float64 and sigma.shape == (4, 4)
@@ -111,10 +129,40 @@ def test_kid_is_unbiased_on_a_known_kernel():
 
 def test_kid_uses_smaller_subsets_with_fewer_samples_and_reports_std():
     x, y = _gauss(50, 4, 0, 1, 11), _gauss(40, 4, 1, 1, 12)
-    mean, std = kid(x, y)  # subsets of 40 (not 1000)
-    assert mean > 0 and std >= 0
+    mean, std = kid(x, y)  # subsets of 40 (not 1000): x's 40 of 50 differ between subsets
+    assert mean > 0 and std > 1e-6
     with pytest.raises(ValueError):
         kid(x[:1], y)
+
+
+def test_kid_std_only_when_the_subsets_differ():
+    """With n <= subset_size on both sides every subset is the whole sample: the 100 values agree to ~1e-16, so
+    no std is reported (and the value is computed once); the metric leaves kid/std out and says why."""
+    x, y = _gauss(40, 4, 0, 1, 21), _gauss(40, 4, 1, 1, 22)
+    mean, std = kid(x, y, subsets=100, subset_size=1000)
+    assert std is None
+    one = mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y))
+    assert mean == pytest.approx(one, rel=1e-12)
+    assert kid(x, y, subsets=1, subset_size=20)[1] is None  # one subset: no spread either
+    mean20, std20 = kid(x, y, subsets=50, subset_size=20)  # real subsets of 20 of 40: a real spread
+    assert std20 > 1e-3 * abs(mean20)
+
+
+def test_kid_metric_leaves_std_out_and_logs_why(caplog):
+    from genbench.metrics.kid import KID
+
+    metric = KID.__new__(KID)  # the math only: no feature bank
+    metric.subsets, metric.subset_size, metric.degree, metric._said_why = 100, 1000, 3, False
+    x, y = torch.as_tensor(_gauss(30, 4, 0, 1, 23)), torch.as_tensor(_gauss(30, 4, 1, 1, 24))
+    metric.reference = lambda fake, data: {"pool": x}
+    with caplog.at_level("INFO", logger="genbench"):
+        out = metric.score({"pool": y}, None)
+        again = metric.score({"pool": y}, None)
+    assert set(out) == {"kid/mean"} and out == again
+    reasons = [r.getMessage() for r in caplog.records if "kid/std left out" in r.getMessage()]
+    assert len(reasons) == 1 and "n = 30 <= subset_size 1000" in reasons[0]
+    metric.subset_size = 10
+    assert set(metric.score({"pool": y}, None)) == {"kid/mean", "kid/std"}
 
 
 def test_inception_score_of_uniform_and_one_hot_logits():
@@ -127,6 +175,77 @@ def test_inception_score_of_uniform_and_one_hot_logits():
     collapsed = torch.full((200, k), -1e4)
     collapsed[:, 3] = 0
     assert inception_score(collapsed)[0] == pytest.approx(1.0)
+
+
+def test_inception_score_splits_in_order_or_shuffled_as_torch_fidelity():
+    """metrics.is.shuffle=false slices the samples in order (Salimans et al.'s code); true permutes them first with
+    numpy.random.RandomState(2020), as torch-fidelity does. Logits sorted by class make the difference plain."""
+    k, per = 10, 50
+    labels = np.repeat(np.arange(k), per)  # sorted: each consecutive split holds one class
+    logits = torch.as_tensor(np.eye(k)[labels] * 20.0)
+    in_order, _ = inception_score(logits, splits=10)
+    assert in_order == pytest.approx(1.0, abs=1e-6)  # one class per split: p(y|x) = p(y)
+    shuffled, shuffled_std = inception_score(logits, splits=10, shuffle=True)
+    # torch-fidelity's protocol written out: permute, then the formula on consecutive slices
+    perm = np.random.RandomState(2020).permutation(len(labels))
+    p = torch.softmax(logits[perm].double(), dim=1).numpy()
+    scores = []
+    for i in range(10):
+        part = p[i * len(p) // 10:(i + 1) * len(p) // 10]
+        kl = part * (np.log(part) - np.log(part.mean(axis=0, keepdims=True)))
+        scores.append(np.exp(kl.sum(axis=1).mean()))
+    assert shuffled == pytest.approx(np.mean(scores), rel=1e-12)
+    assert shuffled_std == pytest.approx(np.std(scores), rel=1e-9)
+    assert 7 < shuffled <= k
+
+
+def _prdc_reference(real, fake, k_pr, k_dc, dc_inside=np.less):
+    """The reference definitions with exact distances: precision/recall count d <= radius (kynkaat's
+    precision_recall.py), density/coverage d < radius (clovaai's prdc.py); radius = (k+1)-th smallest distance
+    from a point to its own set, itself included. `dc_inside=np.less_equal`: the old, non-reference boundary."""
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+    drr, dff, drf = dist(real, real), dist(fake, fake), dist(real, fake)
+    rr_pr, rf_pr = np.sort(drr, axis=1)[:, k_pr], np.sort(dff, axis=1)[:, k_pr]
+    rr_dc = np.sort(drr, axis=1)[:, k_dc]
+    return {"precision": (drf <= rr_pr[:, None]).any(axis=0).mean(),
+            "recall": (drf <= rf_pr[None, :]).any(axis=1).mean(),
+            "density": dc_inside(drf, rr_dc[:, None]).sum(axis=0).mean() / k_dc,
+            "coverage": dc_inside(drf.min(axis=1), rr_dc).mean()}
+
+
+def test_prdc_on_copies_of_the_real_samples_by_hand():
+    """A generator that memorized: 6 copies each of two real points, 1-D. Every real point has 5 exact copies, so
+    its k = 3 and k = 5 radii are 0. Precision/recall (<=, Kynkäänniemi et al.) count the copies: 1 and 1. Density
+    and coverage (<, Naeem et al.) count nothing inside a ball of radius 0: 0 and 0 (with <= they would be
+    6/5 = 1.2 and 1)."""
+    real = torch.tensor([[0.0]] * 6 + [[10.0]] * 6)
+    out = prdc(real, real.clone(), k_pr=3, k_dc=5)
+    assert out == {"precision": 1.0, "recall": 1.0, "density": 0.0, "coverage": 0.0}
+    # one fake point off the copies: inside no ball of radius 0
+    fake = torch.cat([real[:11], torch.tensor([[5.0]])])
+    assert prdc(real, fake, 3, 5) == pytest.approx({"precision": 11 / 12, "recall": 1.0, "density": 0.0,
+                                                    "coverage": 0.0})
+
+
+def test_prdc_on_quantized_features_matches_the_reference_definitions():
+    """Integer features in 4-D (quantized: many tied distances, some exact copies), and the same at d = 2048 where
+    the |a|^2 + |b|^2 - 2 a.b expansion would put copies ~1e-6 apart."""
+    rng = np.random.default_rng(25)
+    real, fake = rng.integers(0, 3, (300, 4)).astype(float), rng.integers(0, 3, (250, 4)).astype(float)
+    ours = prdc(torch.as_tensor(real), torch.as_tensor(fake), 3, 5)
+    ref = _prdc_reference(real, fake, 3, 5)
+    assert ours == pytest.approx(ref, abs=1e-12)
+    # the boundary matters on these features: <= for density and coverage gives other numbers
+    loose = _prdc_reference(real, fake, 3, 5, dc_inside=np.less_equal)
+    assert loose["density"] > 2 * ref["density"] and loose["coverage"] > ref["coverage"] + 0.1
+    # high-dimensional copies: real = 40 points drawn twice each, fake = 30 of them again
+    base = rng.normal(size=(40, 2048)) * 3
+    real_hd = np.concatenate([base, base])
+    fake_hd = np.concatenate([base[:30], rng.normal(size=(30, 2048)) * 3])
+    ours_hd = prdc(torch.as_tensor(real_hd), torch.as_tensor(fake_hd), 3, 5)
+    assert ours_hd == pytest.approx(_prdc_reference(real_hd, fake_hd, 3, 5), abs=1e-12)
 
 
 def test_prdc_on_constructed_sets():
@@ -229,3 +348,49 @@ def test_feature_bank_computes_features_once_per_samples_tensor(tmp_path):
     bank.features(s.clone(), None)
     assert calls == [4, 4]
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0, 128, 255]
+
+
+# ------------------------------------------------------------------------------ sample minimums, at config time
+
+
+def _checked(*overrides: str):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="genbench.conf", version_base="1.3"):
+        check_config(compose(config_name="config", overrides=list(overrides)))
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["metrics=[fid]", "eval.n=1"], "eval.n=1 is too few for metrics=fid"),
+    (["metrics=[kid]", "eval.n=1"], "eval.n=1 is too few for metrics=kid"),
+    (["metrics=[kid]", "metrics.kid.subset_size=1"], "metrics.kid.subset_size=1 is too few"),
+    (["metrics=[prdc]", "eval.n=5"], "eval.n=5 is too few for metrics=prdc"),
+    (["metrics=[prdc]", "eval.n=50", "metrics.prdc.k_dc=50"], "choose eval.n=51 or more"),
+    (["metrics=[is]", "metrics.is.shuffle=maybe"], "metrics.is.shuffle='maybe'"),
+])
+def test_too_few_samples_fail_with_the_config(overrides, expected):
+    from genbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=expected.replace("[", r"\[")) as err:
+        _checked(*overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_the_least_sample_counts_pass():
+    _checked("metrics=[fid,kid]", "eval.n=2")
+    _checked("metrics=[prdc]", "eval.n=6")
+    _checked("metrics=[is]", "metrics.is.shuffle=true", "eval.n=1")
+
+
+def test_fid_with_one_sample_fails_on_the_command_line_at_once(tmp_path):
+    import time
+
+    from conftest import run_genbench
+
+    start = time.perf_counter()
+    result = run_genbench(["dataset=mnist", "metrics=[fid]", "eval.n=1"], tmp_path, timeout=120)
+    assert time.perf_counter() - start < 60
+    errors = [line for line in result.stderr.splitlines() if line.startswith("genbench: error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr[-2000:]
+    assert "eval.n=1 is too few for metrics=fid" in errors[0] and "eval.n=2" in errors[0]
+    assert "Traceback" not in result.stderr and not list(tmp_path.rglob("*.ckpt"))

@@ -5,7 +5,15 @@ from k-nearest-neighbour balls in feature space.
 - recall: fraction of real samples inside some generated sample's k-NN ball (k = 3);
 - density: mean count of real k-NN balls holding each generated sample, divided by k (k = 5; can exceed 1);
 - coverage: fraction of real samples whose k-NN ball holds a generated sample (k = 5).
-k = 3 is Kynkäänniemi et al.'s choice; Naeem et al. use k = 5 for density and coverage. Distances in float64.
+k = 3 is Kynkäänniemi et al.'s choice; Naeem et al. use k = 5 for density and coverage.
+
+"Inside" follows each metric's reference code, which differ at the boundary: precision and recall count a
+point at distance <= the radius (the authors' `precision_recall.py`, kynkaat/improved-precision-and-recall-metric),
+density and coverage only at distance < the radius (clovaai's `prdc`). The two agree on continuous features; on
+tied ones (duplicated or quantized samples, where memorization shows) they do not: a real sample with k exact
+copies has radius 0, whose ball holds nothing for density and coverage. Distances are float64 and computed
+exactly (no |a|^2 + |b|^2 - 2 a.b expansion, whose round-off puts copies ~1e-6 apart at d = 2048), so ties are
+decided by those rules, not by round-off.
 """
 
 from __future__ import annotations
@@ -21,39 +29,39 @@ def _as64(x) -> torch.Tensor:
     return (x if isinstance(x, torch.Tensor) else torch.as_tensor(x)).double()
 
 
-def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each row to its k-th nearest other row."""
-    out = []
-    for s in range(0, len(x), _CHUNK):
-        d = torch.cdist(x[s:s + _CHUNK], x)
-        out.append(d.kthvalue(k + 1, dim=1).values)  # the 1st is the point itself (distance 0)
-    return torch.cat(out)
+def distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise Euclidean distances from the differences: copies are at 0, equal pairs at equal distances."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
-def _inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
-    """For each point, how many balls (centres, radii) hold it."""
-    out = []
-    for s in range(0, len(points), _CHUNK):
-        d = torch.cdist(points[s:s + _CHUNK], centres)
-        out.append((d <= radii[None, :]).sum(dim=1))
-    return torch.cat(out)
+def knn_radii(x: torch.Tensor, ks) -> dict[int, torch.Tensor]:
+    """For each k in ks, the distance from each row to its k-th nearest other row."""
+    kmax = max(ks)
+    nearest = torch.cat([distances(x[s:s + _CHUNK], x).topk(kmax + 1, dim=1, largest=False).values
+                         for s in range(0, len(x), _CHUNK)])  # ascending; column 0 is the row itself (0)
+    return {k: nearest[:, k] for k in ks}
 
 
 def prdc(real, fake, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
     real, fake = _as64(real), _as64(fake)
     if min(len(real), len(fake)) <= max(k_pr, k_dc):
         raise ValueError(f"PRDC needs more than {max(k_pr, k_dc)} real and generated samples")
-    r_real_pr, r_fake_pr = knn_radii(real, k_pr), knn_radii(fake, k_pr)
-    precision = (_inside_counts(fake, real, r_real_pr) > 0).double().mean()
-    recall = (_inside_counts(real, fake, r_fake_pr) > 0).double().mean()
-    r_real_dc = knn_radii(real, k_dc)
-    density = _inside_counts(fake, real, r_real_dc).double().sum() / (k_dc * len(fake))
-    # coverage: real i covered when its nearest generated sample lies within its k-NN radius
-    nearest_fake = torch.cat([torch.cdist(real[s:s + _CHUNK], fake).min(dim=1).values
-                              for s in range(0, len(real), _CHUNK)])
-    coverage = (nearest_fake <= r_real_dc).double().mean()
-    return {"precision": float(precision), "recall": float(recall), "density": float(density),
-            "coverage": float(coverage)}
+    r_real = knn_radii(real, {k_pr, k_dc})
+    r_fake = knn_radii(fake, {k_pr})[k_pr]
+    in_real_manifold = torch.zeros(len(fake), dtype=torch.bool)  # precision: fake inside some real ball
+    balls_holding = torch.zeros(len(fake), dtype=torch.float64)  # density: how many real balls hold each fake
+    recall_hits, coverage_hits = [], []
+    for s in range(0, len(real), _CHUNK):
+        d = distances(real[s:s + _CHUNK], fake)  # [real chunk, fake]
+        pr_radius, dc_radius = r_real[k_pr][s:s + _CHUNK, None], r_real[k_dc][s:s + _CHUNK]
+        in_real_manifold |= (d <= pr_radius).any(dim=0)  # Kynkäänniemi et al.: <=
+        recall_hits.append((d <= r_fake[None, :]).any(dim=1))
+        balls_holding += (d < dc_radius[:, None]).sum(dim=0)  # Naeem et al. (clovaai prdc): strict <
+        coverage_hits.append(d.min(dim=1).values < dc_radius)
+    return {"precision": float(in_real_manifold.double().mean()),
+            "recall": float(torch.cat(recall_hits).double().mean()),
+            "density": float(balls_holding.sum() / (k_dc * len(fake))),
+            "coverage": float(torch.cat(coverage_hits).double().mean())}
 
 
 class PRDC(FeatureMetric):

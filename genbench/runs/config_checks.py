@@ -240,6 +240,41 @@ def _moved_keys(cfg: DictConfig) -> None:
             raise ConfigError(moved_message(f"metrics.{key}", None if shown is None else str(shown)))
 
 
+def _sample_minimums(cfg: DictConfig) -> None:
+    """FID, KID and PRDC need a least count of samples (eval.n, as many real ones): fail here, not after
+    training (FID with 1 sample hands sqrtm a NaN covariance, which fails late or never returns at d = 2048)."""
+    n = cfg.eval.n
+    for name, metric in cfg.metrics.items():
+        if not isinstance(metric, DictConfig) or "_target_" not in metric:
+            continue
+        kind = str(metric._target_).rsplit(".", 1)[-1]
+        if kind == "FID" and n < 2:
+            raise ConfigError(f"eval.n={n} is too few for metrics={name}: FID fits a covariance to the features, "
+                              "which needs at least 2 samples (and many more for a number worth comparing: "
+                              "FID is biased by n): choose eval.n=2 or more, e.g. eval.n=2500")
+        if kind == "KID":
+            for key in ("subsets", "subset_size"):
+                _positive_int(cfg, f"metrics.{name}.{key}")
+            if min(n, metric.subset_size) < 2:
+                key, value = ("eval.n", n) if n < 2 else (f"metrics.{name}.subset_size", metric.subset_size)
+                raise ConfigError(f"{key}={value} is too few for metrics={name}: KID's unbiased estimator leaves "
+                                  f"out the diagonal and needs subsets of at least 2 samples: choose {key}=2 or more")
+        if kind == "PRDC":
+            for key in ("k_pr", "k_dc"):
+                _positive_int(cfg, f"metrics.{name}.{key}")
+            k = max(metric.k_pr, metric.k_dc)
+            if n <= k:
+                raise ConfigError(f"eval.n={n} is too few for metrics={name}: its k-NN balls (k = {k}) need more "
+                                  f"than k samples: choose eval.n={k + 1} or more, or a smaller "
+                                  f"metrics.{name}.k_pr/k_dc")
+        if kind == "InceptionScore":
+            _positive_int(cfg, f"metrics.{name}.splits")
+            shuffle = metric.get("shuffle", False)
+            if not isinstance(shuffle, bool):
+                raise ConfigError(f"metrics.{name}.shuffle={shuffle!r}: choose false (splits in sampling order, as "
+                                  "Salimans et al.'s code) or true (permuted first, as torch-fidelity)")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first invalid value."""
     _moved_keys(cfg)  # first: an old key would otherwise be ignored, or fail further down under its old name
@@ -258,6 +293,7 @@ def check_config(cfg: DictConfig) -> None:
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                 "eval.every", "eval.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
+    _sample_minimums(cfg)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
         raise ConfigError(f"train.updates={updates!r}: choose alternating (D steps, then G against the updated D) "
