@@ -17,6 +17,7 @@ import torch
 
 from genbench.callbacks import on_schedule
 from genbench.errors import storage_error
+from genbench.runs.run_dir import RunDir
 
 log = logging.getLogger("genbench")
 
@@ -51,7 +52,7 @@ def optimizer_states_finite(trainer: pl.Trainer) -> bool:
 
 class LastCheckpoint(pl.Callback):
     def __init__(self, run_dir: Path, every: int, identity: str | None = None):
-        self.path = Path(run_dir) / "checkpoints" / "last.ckpt"
+        self.path = RunDir(run_dir).last_ckpt
         self.every, self.identity = every, identity
         self.saved_step: int | None = None  # the generator step last.ckpt holds (this session or before)
         self._saved = -1

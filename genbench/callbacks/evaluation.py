@@ -24,8 +24,8 @@ class Evaluator(pl.Callback):
     def __init__(self, run_dir: Path, choice: Choice, every: int, n: int, protocol: dict | None = None):
         """`choice`: the metrics that apply, the monitor and its mode (genbench/metrics/choice.py decides them)."""
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "metrics.json"
-        self.best_path = self.run_dir / "checkpoints" / "best.ckpt"
+        self.path = RunDir(run_dir).metrics_json
+        self.best_path = RunDir(run_dir).best_ckpt
         self.metrics, self.every, self.n = list(choice.metrics), every, n
         self.monitor, self.mode = choice.monitor, choice.mode
         self.protocol = {"step_unit": "generator steps", "n_samples": n, **(protocol or {})}

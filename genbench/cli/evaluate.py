@@ -18,16 +18,19 @@ from pathlib import Path
 import yaml
 
 from genbench.errors import GenbenchError
+from genbench.runs.overrides import experiment_overrides
+from genbench.runs.run_dir import RunDir
 
 
 def _locate(target: Path) -> tuple[Path, Path]:
     """(run dir, checkpoint) from a run folder or a checkpoint file inside one."""
     if target.is_file():
-        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
+        run_dir = target.parent.parent if target.parent == RunDir(target.parent.parent).checkpoints else target.parent
         return run_dir, target
-    for name in ("best.ckpt", "last.ckpt"):
-        if (target / "checkpoints" / name).is_file():
-            return target, target / "checkpoints" / name
+    folder = RunDir(target)
+    for ckpt in (folder.best_ckpt, folder.last_ckpt):
+        if ckpt.is_file():
+            return target, ckpt
     raise GenbenchError(f"{target}: no checkpoints/best.ckpt or last.ckpt; pass a genbench run folder or a .ckpt")
 
 
@@ -35,10 +38,10 @@ def compose(run_dir: Path, overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    saved = run_dir / ".hydra" / "overrides.yaml"
+    saved = RunDir(run_dir).saved_overrides
     if not saved.is_file():
         raise GenbenchError(f"{run_dir}: not a genbench run folder (no .hydra/overrides.yaml)")
-    original = [o for o in (yaml.safe_load(saved.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    original = experiment_overrides(yaml.safe_load(saved.read_text()) or [])
     from hydra.errors import HydraException
 
     with initialize_config_module(config_module="genbench.conf", version_base="1.3"):
@@ -122,13 +125,13 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         "overrides": overrides,
         "metrics": results,
     }
-    path = run_dir / "eval.json"
+    path = RunDir(run_dir).eval_json
     try:
         history = json.loads(path.read_text()) if path.is_file() else []
     except json.JSONDecodeError as err:
         raise GenbenchError(f"{path} is not valid JSON ({err}): move it aside to start a new history") from None
     history.append(entry)
-    path.write_text(json.dumps(history, indent=2) + "\n")
+    RunDir.write_json(path, history)
     return entry
 
 

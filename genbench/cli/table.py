@@ -28,9 +28,10 @@ from pathlib import Path
 import yaml
 
 from genbench.cli import paper_table
+from genbench.runs.overrides import experiment_overrides
 
 FOLDED = ("seed=",)
-SKIPPED_PREFIXES = ("hydra.", "hardware.threads=", "resume=")
+SKIPPED_PREFIXES = ("hardware.threads=",)  # beside genbench.runs.overrides' own: a thread count is not a setting
 
 
 def find_jobs(sweep_dir: Path) -> list[Path]:
@@ -67,7 +68,7 @@ def read_job(job: Path) -> dict:
     overrides = _read(job / ".hydra" / "overrides.yaml", yaml.safe_load, [])
     run = _read(job / "run.json", json.loads, {})
     metrics = _read(job / "metrics.json", json.loads, {})
-    kept = sorted(o for o in overrides if not o.startswith(FOLDED + SKIPPED_PREFIXES))
+    kept = sorted(experiment_overrides(overrides, also=FOLDED + SKIPPED_PREFIXES))
     config = _read(job / ".hydra" / "config.yaml", yaml.safe_load, {})
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
             "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from genbench.plots import to_uint8
+from genbench.runs.run_dir import atomic_write
 
 log = logging.getLogger("genbench")
 
@@ -91,10 +92,7 @@ class FeatureBank:
                      protocol["dataset"], self.kind)
             feats = self.extractor(data)(to_uint8(real))
             ref = {"protocol": json.loads(text), **feats}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(ref, tmp)
-            tmp.replace(path)
+            atomic_write(path, lambda tmp: torch.save(ref, tmp))
         self._refs[key] = ref
         return ref
 

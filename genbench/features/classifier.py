@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.progress import Stage
+from genbench.runs.run_dir import atomic_write
 
 log = logging.getLogger("genbench")
 
@@ -133,11 +134,9 @@ class ClassifierExtractor:
                                     batch_size=self.recipe["batch_size"], seed=self.recipe["seed"],
                                     train_size=self.recipe["train_size"], width=self.recipe["width"])
         log.info("classifier trained in %.0f s: test accuracy %.2f%%", time.perf_counter() - start, 100 * acc)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save({"recipe": self.recipe, "classes": net.head.out_features, "state_dict": net.state_dict(),
-                    "test_accuracy": acc}, tmp)
-        tmp.replace(self.path)
+        saved = {"recipe": self.recipe, "classes": net.head.out_features, "state_dict": net.state_dict(),
+                 "test_accuracy": acc}
+        atomic_write(self.path, lambda tmp: torch.save(saved, tmp))
         return net, acc
 
     has_logits = True

@@ -85,5 +85,5 @@ def choose_for(cfg: DictConfig, data=None, monitored: bool = True) -> Choice:
         from genbench.runs.train import build_datamodule
 
         data = build_datamodule(cfg)
-    metrics = [instantiate(entry) for entry in entries(cfg.metrics)]
+    metrics = [instantiate(entry) for entry in entries(cfg.get("metrics") or {})]
     return choose(metrics, data, cfg.eval.monitor if monitored else None, cfg.eval.mode)

@@ -4,17 +4,42 @@ Adam takes its fused CUDA kernel (one launch for every parameter's update, inste
 all the parameters it is given live on CUDA and this torch's Adam has the `fused` option; on a CPU, or with
 parameters on mixed devices, it keeps torch's default (the multi-tensor `foreach` path where available).
 `adam_implementation` is the decision alone, so it can be tested without a GPU.
+
+This module owns the optimizer names and checks its own arguments (`check`); torch is imported only when an
+optimizer is built, so a config error stays fast.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+from typing import TYPE_CHECKING
 
-import torch
+from genbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+def check(opt, key: str) -> None:
+    """Raise ConfigError when the optimizer block at `key` (e.g. model.opt_d) cannot build an optimizer."""
+    if opt.name not in OPTIMIZERS:
+        raise ConfigError(f"{key}.name={opt.name!r} is not an optimizer; choose one of {', '.join(OPTIMIZERS)}")
+    lr = opt.lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"{key}.lr={lr!r} must be a positive number (e.g. {key}.lr=2e-4)")
+    betas = opt.get("betas")
+    if opt.name == "adam":
+        if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ConfigError(f"{key}.betas={betas!r} must be two numbers in [0, 1), e.g. [0.5,0.999]")
 
 
 def adam_supports_fused() -> bool:
     """True when this torch's Adam has the `fused` argument (torch >= 2.0)."""
+    import torch
+
     return "fused" in inspect.signature(torch.optim.Adam).parameters
 
 
@@ -27,6 +52,8 @@ def adam_implementation(params: list[torch.Tensor]) -> dict:
 
 
 def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    import torch
+
     name, lr = cfg["name"], float(cfg["lr"])
     weight_decay = float(cfg.get("weight_decay") or 0.0)
     if name == "adam":

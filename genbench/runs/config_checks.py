@@ -15,9 +15,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from genbench.errors import ConfigError
+from genbench.modules import optim
 from genbench.runs.moved_keys import moved_message, new_key
 
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
@@ -114,16 +114,7 @@ def _positive_int(cfg: DictConfig, key: str) -> None:
 
 
 def _optimizer(cfg: DictConfig, key: str) -> None:
-    opt = OmegaConf.select(cfg, key)
-    if opt.name not in OPTIMIZERS:
-        raise ConfigError(f"{key}.name={opt.name!r} is not an optimizer; choose one of {', '.join(OPTIMIZERS)}")
-    lr = opt.lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ConfigError(f"{key}.lr={lr!r} must be a positive number (e.g. {key}.lr=2e-4)")
-    betas = opt.get("betas")
-    if opt.name == "adam":
-        if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ConfigError(f"{key}.betas={betas!r} must be two numbers in [0, 1), e.g. [0.5,0.999]")
+    optim.check(OmegaConf.select(cfg, key), key)
 
 
 def _infogan_codes(cfg: DictConfig) -> None:
@@ -178,7 +169,7 @@ def _check_family(cfg: DictConfig) -> str:
     if family == "vae" and regs:
         raise ConfigError(f"reg={','.join(regs)}: GAN regularizers act on a discriminator or the GAN game; "
                           f"model={model} is a VAE and takes none: drop it (reg=none)")
-    for name, metric in cfg.metrics.items():
+    for name, metric in (cfg.get("metrics") or {}).items():
         if isinstance(metric, DictConfig) and "_target_" in metric and metric.get("family", family) != family:
             raise ConfigError(f"metrics={name} evaluates {metric.family.upper()}s but model={model} is a "
                               f"{family.upper()}: drop it from metrics=[...]")
@@ -244,7 +235,7 @@ def _sample_minimums(cfg: DictConfig) -> None:
     """FID, KID and PRDC need a least count of samples (eval.n, as many real ones): fail here, not after
     training (FID with 1 sample hands sqrtm a NaN covariance, which fails late or never returns at d = 2048)."""
     n = cfg.eval.n
-    for name, metric in cfg.metrics.items():
+    for name, metric in (cfg.get("metrics") or {}).items():
         if not isinstance(metric, DictConfig) or "_target_" not in metric:
             continue
         kind = str(metric._target_).rsplit(".", 1)[-1]

@@ -1,5 +1,9 @@
 """RunDir: the layout of one run's folder (DESIGN §3), its atomic writes, and its owner's lock.
 
+Every path inside a run folder is named here and nowhere else; every file genbench replaces (JSON records,
+checkpoints, cached features) is written by `atomic_write`: a temporary file beside it, then a rename, so a
+reader, or a run killed mid-write, never sees half a file.
+
 One process owns a run folder while it trains it: it holds an exclusive `flock` on `.genbench.lock`, which the
 kernel releases when the process ends, however it ends (kill -9 included, and inside a PID namespace, where a
 recorded PID says nothing). A second `genbench` on the same folder finds the lock taken and leaves the folder
@@ -12,9 +16,24 @@ import errno
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from genbench.errors import storage_error
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` fills a temporary file beside `path`, which then replaces `path` in one rename. On an OSError
+    (a full disk, a read-only folder) the temporary file is removed, `path` stays as it was, and a StorageError
+    names the file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise storage_error(path, err) from None
 
 
 class FolderBusy(Exception):
@@ -52,6 +71,19 @@ class RunDir:
         return self.path / "samples"
 
     @property
+    def eval_json(self) -> Path:
+        """genbench-eval's history of evaluations of this run's checkpoints."""
+        return self.path / "eval.json"
+
+    @property
+    def csv(self) -> Path:
+        return self.path / "csv"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "genbench.log"
+
+    @property
     def saved_overrides(self) -> Path:
         return self.path / ".hydra" / "overrides.yaml"
 
@@ -76,16 +108,9 @@ class RunDir:
 
     # ----------------------------------------------------------------- writes
     @staticmethod
-    def write_json(path: Path, payload: dict) -> None:
+    def write_json(path: Path, payload: dict | list) -> None:
         """Write to a temporary file, then rename: a reader never sees half a file."""
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
-            os.replace(tmp, path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise storage_error(path, err) from None
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n"))
 
     # ----------------------------------------------------------------- ownership
     def lock(self) -> None:

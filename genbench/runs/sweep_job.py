@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genbench.errors import ConfigError
+from genbench.runs.overrides import experiment_overrides
 from genbench.runs.run_dir import FolderBusy, RunDir
 
 FINISHED = ("completed", "diverged")
-IGNORED = ("resume=", "hydra.")
-CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 @dataclass
@@ -55,8 +54,7 @@ def owner() -> dict:
 
 
 def _same_overrides(a: list[str], b: list[str]) -> bool:
-    keep = lambda overrides: sorted(o for o in overrides if not o.startswith(IGNORED))  # noqa: E731
-    return keep(a) == keep(b)
+    return sorted(experiment_overrides(a)) == sorted(experiment_overrides(b))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -87,7 +85,8 @@ def _slurm_job_alive(job_id: str) -> bool | None:
 
 
 def _last_write(run_dir: Path) -> float:
-    files = [run_dir / "run.json", run_dir / "metrics.json", run_dir / CHECKPOINT]
+    folder = RunDir(run_dir)
+    files = [folder.run_json, folder.metrics_json, folder.last_ckpt]
     return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
 
 
