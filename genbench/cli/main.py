@@ -125,6 +125,8 @@ def main() -> None:
             _fail(cli_errors.describe_hydra_error(err, argv))
         if isinstance(err, OSError):
             _fail(cli_errors.describe_os_error(err, argv))
+        if isinstance(err, ValueError) and str(err).startswith("Only one of --run"):  # Hydra's flags, e.g. -m --cfg
+            _fail(str(err))
         raise
     finally:
         _restore_hydra_env()
