@@ -70,6 +70,37 @@ def _closest_key(key: str, overrides: list[str]) -> str | None:
     return match[0] if match else None
 
 
+def _fixed_value(value: str, name: str, option: str) -> str:
+    """`value` with its element `name` replaced (reg=[gp,snn] -> reg=[gp,sn]; model=gan,wgan_gpp -> ...,wgan_gp)."""
+    parts = re.split(r"([\[\],\s]+)", value)
+    return "".join(option if part == name else part for part in parts)
+
+
+def _missing_option(path: str, overrides: list[str]) -> str:
+    """The "did you mean" of a config Hydra could not find at `path` (model/wgan_gpp, experiment/miyato2018/snn)."""
+    from genbench.cli.config_groups import genbench_loader, groups, options
+
+    chosen = [o for o in overrides if path.startswith(_key(o).replace(".", "/") + "/")]
+    key, value = (_key(chosen[-1]), chosen[-1].split("=", 1)[1]) if chosen else (path.rsplit("/", 1)[0], None)
+    group, name = key.replace(".", "/"), path[len(key) + 1:]
+    try:
+        with genbench_loader() as loader:
+            choices, known = options(loader, group), groups(loader)
+    except Exception:  # suggestions are best effort
+        return ""
+    if not choices:  # no such group (+modle=gan): the closest group
+        close = difflib.get_close_matches(group, known, n=3)
+        return f"; there is no config group {group}" + (f": did you mean {close[0]}={name}?" if close else "")
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    if not close:
+        listed = ", ".join(choices) if len(choices) <= 20 else "`genbench --help` lists them"
+        return f"; the options of {group}: {listed}"
+    fixed = _fixed_value(value, name, close[0]) if value is not None else None
+    fix = f"{key}={fixed}" if fixed not in (None, value) else f"{key}={close[0]}"
+    others = f" (closest options: {', '.join(close)})" if len(close) > 1 else ""
+    return f"; did you mean {fix}?{others}"
+
+
 def describe_hydra_error(err: Exception, argv: list[str]) -> str:
     """One line for a Hydra composition error, keeping Hydra's words and adding the closest option or key."""
     from hydra.errors import MissingConfigException, OverrideParseException
@@ -77,15 +108,9 @@ def describe_hydra_error(err: Exception, argv: list[str]) -> str:
     overrides = overrides_of(argv)
     if isinstance(err, MissingConfigException):
         lines = [line for line in str(err).splitlines() if line.strip()]
-        first = lines[0].strip() if lines else "a config is missing"
-        found = re.search(r"Could not find '(.+)/([^/']+)'", first)
-        options = list(err.options or [])
-        if found and options:
-            group, name = found.group(1).replace("/", "."), found.group(2)
-            close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-            hint = f"; did you mean {group}={close[0]}?" if close else ""
-            return f"{first}{hint} (options in {group}: {', '.join(options)})"
-        return first
+        first = lines[0].strip().rstrip(".") if lines else "a config is missing"
+        found = re.search(r"Could not (?:find|load) '([^']+)'", first)
+        return first + (_missing_option(found.group(1), overrides) if found else "")
     if isinstance(err, OverrideParseException):
         return f"cannot parse the override {err.override!r}: {_one_line(err.message)}"
     message = str(err)

@@ -151,10 +151,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-vs-real", action="store_true",
                         help="evaluate the real test split against the training data: the metric's floor")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order
+    from hydra.errors import HydraException
+
     try:
+        from genbench.cli.added_keys import check_added_keys
+
+        refused = check_added_keys(args.overrides)
+        if refused:
+            raise GenbenchError(refused)
         entry = evaluate(args.target, args.overrides, args.real_vs_real)
     except GenbenchError as err:
         print(f"genbench-eval: error: {err}", file=sys.stderr)
+        return 2
+    except HydraException as err:  # an override Hydra cannot apply (metrics.nn=5, metrics=[fidd])
+        from genbench.cli.errors import describe_hydra_error
+
+        print(f"genbench-eval: error: {describe_hydra_error(err, args.overrides)}", file=sys.stderr)
         return 2
     width = max(len(k) for k in entry["metrics"])
     what = f"{entry['generator']} samples (n={entry['n_samples']})" if entry["n_samples"] else "held-out data"

@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genbench import progress
+from genbench.cli import help as help_text
 from genbench.errors import GenbenchError, one_line
 from genbench.runs.hparams import register_resolvers
 from genbench.runs.resume import resume_overrides
@@ -49,6 +50,7 @@ def _task(cfg: DictConfig) -> float | None:
     _state["started"] = True
     _restore_hydra_env()
     register_resolvers()  # a SLURM job unpickles this function in a fresh process: main() did not run there
+    help_text.register()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_machine(cfg)  # first: a machine that lacks the hardware says so before any value is judged
@@ -85,6 +87,27 @@ def _user_error(err: BaseException) -> GenbenchError | None:
     return None
 
 
+def _check_before_writing(argv: list[str]) -> str | None:
+    """Typos Hydra would only notice after writing the output folder (a sweep's values), or never (`+key` next to
+    the key meant): Hydra's error is raised, a refusal returned. A check failing otherwise leaves it to Hydra."""
+    from hydra.errors import HydraException
+
+    from genbench.cli.added_keys import check_added_keys
+    from genbench.cli.errors import MULTIRUN_FLAGS, overrides_of
+    from genbench.cli.sweep_check import check_sweep
+
+    overrides = overrides_of(argv)
+    try:
+        if any(a in MULTIRUN_FLAGS for a in argv):
+            check_sweep(overrides)
+        return check_added_keys(overrides)
+    except HydraException:
+        raise
+    except Exception as err:  # best effort: Hydra composes the config (every job of a sweep) again
+        log.debug("check before writing skipped: %r", err)
+        return None
+
+
 def main() -> None:
     from genbench.cli import errors as cli_errors
 
@@ -94,6 +117,7 @@ def main() -> None:
         _fail(refused)
     sys.argv = [sys.argv[0], *argv]
     register_resolvers()
+    help_text.register()
     _state["previous"] = os.environ.get(_HYDRA_FULL_ERROR)
     if _state["previous"] == "1":  # the user asked for Hydra's full tracebacks
         _task()
@@ -101,6 +125,9 @@ def main() -> None:
     os.environ[_HYDRA_FULL_ERROR] = "1"
     _state["own_env"] = True
     try:
+        refused = _check_before_writing(argv)
+        if refused:
+            _fail(refused)
         _task()
     except Exception as err:
         if _state["started"]:  # raised by the run itself under the user's own setting
@@ -114,6 +141,8 @@ def main() -> None:
             _fail(cli_errors.describe_hydra_error(err, argv))
         if isinstance(err, OSError):
             _fail(cli_errors.describe_os_error(err, argv))
+        if isinstance(err, ValueError) and str(err).startswith("Only one of --run"):  # Hydra's flags, e.g. -m --cfg
+            _fail(str(err))
         raise
     finally:
         _restore_hydra_env()
