@@ -197,7 +197,7 @@ def test_cli_mnist_run_resume_and_q_accuracy_rises_above_chance(tmp_path, mnist_
     it almost always (measured 0.99; the bound L_I nears its maximum for this code, log 10)."""
     from PIL import Image
 
-    metrics = run_and_resume(tmp_path, ["dataset=mnist", "dataset.batch_size=64"], until=40,
+    metrics = run_and_resume(tmp_path, ["dataset=mnist", "dataset.batch_size=64", "metrics=none"], until=40,
                              env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     start, end = metrics["history"]
     assert start["infogan/q_accuracy"] < 0.25 and end["infogan/q_accuracy"] > 0.5, (start, end)

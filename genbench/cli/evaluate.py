@@ -72,8 +72,6 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
 
     state = load_checkpoint(ckpt)  # weights_only, and first: a bad checkpoint fails before Lightning is imported
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import DictConfig
 
     from genbench.runs.train import build_datamodule, build_module
 
@@ -86,7 +84,9 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     except RuntimeError as err:
         raise GenbenchError(f"{ckpt} does not fit the composed model ({str(err).splitlines()[0][:160]}): "
                             "overrides that change the networks cannot apply to a trained run") from None
-    metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
+    from genbench.metrics.defaults import build_metrics, previous_extractor
+
+    metrics, choice = build_metrics(cfg, data, previous_extractor(run_dir))
     metrics = [m for m in metrics if m.applies(data)]
     if not metrics:
         raise GenbenchError(f"none of the chosen metrics applies to dataset {cfg.dataset.name}; "
@@ -109,6 +109,7 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         "generator_step": state.get("genbench", {}).get("g_step"),
         "generator": _which_samples(module, samples, real_vs_real),
         "n_samples": 0 if samples is None else n,
+        **({"feature_extractor": choice["feature_extractor"]} if "feature_extractor" in choice else {}),
         "overrides": overrides,
         "metrics": results,
     }

@@ -271,8 +271,8 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.metrics.mode not in ("auto", "max", "min"):
         raise ConfigError(f"metrics.mode={cfg.metrics.mode!r}: choose max, min or auto")
     extractor = OmegaConf.select(cfg, "metrics.extractor")
-    if extractor is not None and extractor not in ("inception", "classifier"):
-        raise ConfigError(f"metrics.extractor={extractor!r}: choose inception or classifier")
+    if extractor is not None and extractor not in ("auto", "inception", "classifier"):
+        raise ConfigError(f"metrics.extractor={extractor!r}: choose auto, inception or classifier")
     if cfg.model.get("module") == "infogan":
         _infogan_codes(cfg)
     elif OmegaConf.select(cfg, "metrics.infogan") is not None:

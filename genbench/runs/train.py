@@ -24,6 +24,7 @@ from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
+from genbench.metrics.defaults import build_metrics, previous_extractor
 from genbench.parallel import distributed
 from genbench.parallel.launch import (
     COLLECTIVE_TIMEOUT,
@@ -185,9 +186,9 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         data = build_datamodule(cfg)
         data.setup("fit")  # reads the data now: a missing file fails before anything is built
         module = build_module(cfg, data.shape)
-        metrics = [instantiate(v) for v in cfg.metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
+        metrics, choice = build_metrics(cfg, data, previous_extractor(run_dir) if resume else None)
         evaluator = Evaluator(run_dir, metrics, cfg.metrics.every, cfg.metrics.n, cfg.metrics.monitor,
-                              cfg.metrics.mode, protocol=_protocol(cfg, metrics))
+                              cfg.metrics.mode, protocol=_protocol(cfg, metrics, choice))
         last = LastCheckpoint(run_dir, cfg.train.checkpoint_every, config_identity(cfg))
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed), last]
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
@@ -238,11 +239,13 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
 _WEIGHTS_ONLY = {"weights_only": True} if "weights_only" in inspect.signature(pl.Trainer.fit).parameters else {}
 
 
-def _protocol(cfg: DictConfig, metrics: list) -> dict:
-    """What metrics.json states about the evaluation (feature metrics add their extractor and reference split)."""
-    protocol = {"dataset": cfg.dataset.name}
-    if any(hasattr(m, "bank") for m in metrics):
-        protocol.update(feature_extractor=cfg.metrics.extractor, reference_split=cfg.metrics.split)
+def _protocol(cfg: DictConfig, metrics: list, choice: dict) -> dict:
+    """What metrics.json states about the evaluation (feature metrics add their extractor and reference split;
+    an automatic choice adds why)."""
+    protocol = {"dataset": cfg.dataset.name, **choice}
+    banks = [m.bank for m in metrics if hasattr(m, "bank")]
+    if banks:
+        protocol.update(feature_extractor=banks[0].kind, reference_split=cfg.metrics.split)
     return protocol
 
 
