@@ -47,8 +47,9 @@ def choose_extractor(cfg: DictConfig, data, previous: str | None = None) -> tupl
         except (RuntimeError, OSError) as err:  # WeightsUnavailableError, a failed download
             reason = "offline" if "offline" in str(err) else str(err).splitlines()[0][:120]
             if not labelled:
-                return None, False, f"Inception weights unavailable ({reason}) and {cfg.dataset.name} has no labels " \
-                                    "for a classifier: pass metrics.inception.weights=<path>"
+                name = getattr(data.dataset, "name", cfg.dataset.name)
+                return None, False, (f"Inception weights unavailable ({reason}) and {name} has no labels for a "
+                                     "classifier: pass metrics.inception.weights=<path>")
             chosen = "classifier"
             why = (f"Inception weights unavailable ({reason}); pass metrics.inception.weights=<path> "
                    "or go online once for Inception")
@@ -103,9 +104,8 @@ def resolve(cfg: DictConfig, data, previous: str | None = None) -> tuple[DictCon
                 cfg.metrics[key] = value
             info["default_metrics"] = names
             if is_image:
-                log.info("evaluation: %s; features: %s", ", ".join(names) or "none",
-                         f"{extractor} ({info.get('feature_extractor_choice', 'metrics.extractor')})"
-                         if extractor else info.get("feature_extractor_choice", ""))
+                log.info("evaluation: %s; features: %s (%s)", ", ".join(names) or "none", extractor or "none",
+                         info.get("feature_extractor_choice", "metrics.extractor"))
     return cfg, info
 
 
