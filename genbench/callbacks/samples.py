@@ -93,5 +93,5 @@ class SampleImages(pl.Callback):
 def _say_outside(path: Path, info: dict) -> None:
     """The log says what the picture's border arrows say: how many generated points lie beyond the view."""
     if info["outside"] or info["non_finite"]:
-        log.info("%s: %d of %d generated samples outside the plot%s", path.name, info["outside"], info["n"],
-                 f", {info['non_finite']} not finite" if info["non_finite"] else "")
+        log.info("%s/%s: %d of %d generated samples outside the plot%s", path.parent.name, path.name,
+                 info["outside"], info["n"], f", {info['non_finite']} not finite" if info["non_finite"] else "")
