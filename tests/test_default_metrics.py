@@ -108,3 +108,13 @@ def test_cli_default_mnist_run_reports_fid_and_is_offline(tmp_path, mnist_root):
     assert again.returncode == 0, again.stderr[-3000:]
     entry = read_json(run / "eval.json")[-1]
     assert entry["feature_extractor"] == "classifier" and entry["metrics"]["fid/value"] > 0
+
+
+def test_hparams_direction_knows_the_default_metrics():
+    from genbench.errors import ConfigError
+    from genbench.runs.hparams import direction
+
+    assert direction(cfg_for("hparams_search=ring8_gan").metrics) == "maximize"  # modes/hq_fraction
+    assert direction(cfg_for("metrics.monitor=fid/value").metrics) == "minimize"
+    with pytest.raises(ConfigError, match="metrics.monitor=auto with metrics=\\[auto\\]"):
+        direction(cfg_for().metrics)

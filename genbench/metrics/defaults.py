@@ -64,6 +64,11 @@ def default_names(auto: DictConfig, is_image: bool, has_logits: bool) -> list[st
     return [n for n in names if n != "is" or has_logits]
 
 
+def candidates(auto: DictConfig) -> list[DictConfig]:
+    """Every entry `metrics=[auto]` may stand for (for choices made before the data is known)."""
+    return [_load_entry(n) for n in dict.fromkeys([*auto.toy, *auto.images])]
+
+
 def _load_entry(name: str) -> DictConfig:
     path = files("genbench.conf").joinpath("metrics", f"{name}.yaml")
     return OmegaConf.create(path.read_text())[name]

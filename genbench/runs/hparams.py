@@ -23,7 +23,15 @@ def direction(metrics: DictConfig) -> str:
     mode, monitor = metrics.get("mode", "auto"), metrics.get("monitor", "auto")
     if mode in ("max", "min"):
         return "maximize" if mode == "max" else "minimize"
-    chosen = [get_class(v["_target_"]) for v in metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
+    from genbench.metrics.defaults import AUTO, candidates
+
+    entries = [v for v in metrics.values() if isinstance(v, DictConfig) and "_target_" in v]
+    if isinstance(metrics.get(AUTO), DictConfig):  # metrics=[auto]: which metrics run depends on the data
+        if monitor == "auto":
+            raise ConfigError("metrics.monitor=auto with metrics=[auto]: the first metric depends on the data "
+                              "(modes on 2D, fid on images): name it, e.g. metrics.monitor=modes/hq_fraction")
+        entries += candidates(metrics[AUTO])
+    chosen = [get_class(v["_target_"]) for v in entries]
     owner = chosen[0] if chosen and monitor == "auto" else next((c for c in chosen if c.headline == monitor), None)
     if owner is None:
         raise ConfigError(f"metrics.monitor={monitor} is not the headline of a chosen metric "
