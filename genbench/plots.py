@@ -140,31 +140,44 @@ HEADER_PX = 2 * LABEL_FONT_PX + 8  # the band above a labelled grid: a title lin
 
 def format_value(value) -> str:
     """A code value as a column label: categories as they are, numbers with 3 significant digits."""
-    return str(value) if isinstance(value, int) else f"{float(value):.3g}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{round(float(value), 6) + 0.0:.3g}"  # linspace's -1.2e-07 for 0 reads 0 (and -0.0 too)
 
 
-def labelled_grid_png(images: torch.Tensor, path: Path, column_labels: list[str], title: str) -> None:
-    """An image grid with one column per label (a latent traversal: the code's value per column) under a band
-    of HEADER_PX pixels holding `title` and each column's label, centred over it: a traversal that says which code
-    it sweeps and to which values."""
-    from PIL import Image, ImageDraw, ImageFont
+def _font():
+    from PIL import ImageFont
 
-    pad = 2
+    try:
+        return ImageFont.load_default(size=LABEL_FONT_PX)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font (about as tall)
+        return ImageFont.load_default()
+
+
+def labelled_grid_png(images: torch.Tensor, path: Path, column_labels: list[str], title: str,
+                      row_labels: list[str] | None = None) -> None:
+    """An image grid with one column per label (a latent traversal: the swept value per column) under a band of
+    HEADER_PX pixels holding `title` and each column's label, centred over it; `row_labels` (e.g. which latent
+    dimension a row sweeps) go in a margin on the left: a traversal that says what it sweeps and to which values."""
+    from PIL import Image, ImageDraw
+
+    pad, font = 2, _font()
     grid = image_grid(to_uint8(images), len(column_labels), pad=pad)
     grey = grid.shape[2] == 1
     body = Image.fromarray(grid[:, :, 0] if grey else grid)
-    canvas = Image.new(body.mode, (body.width, body.height + HEADER_PX), 255 if grey else (255, 255, 255))
-    canvas.paste(body, (0, HEADER_PX))
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left = int(max((measure.textlength(r, font=font) for r in row_labels or []), default=-4)) + 4
+    white, ink = (255, 0) if grey else ((255, 255, 255), (0, 0, 0))
+    canvas = Image.new(body.mode, (left + body.width, body.height + HEADER_PX), white)
+    canvas.paste(body, (left, HEADER_PX))
     draw = ImageDraw.Draw(canvas)
-    try:
-        font = ImageFont.load_default(size=LABEL_FONT_PX)
-    except TypeError:  # Pillow < 10.1: the fixed bitmap font (about as tall)
-        font = ImageFont.load_default()
-    ink = 0 if grey else (0, 0, 0)
     draw.text((pad, 2), title, fill=ink, font=font)
-    tile = images.shape[-1]
+    tile_h, tile_w = images.shape[-2:]
     for j, label in enumerate(column_labels):
-        centre = pad + j * (tile + pad) + tile / 2
+        centre = left + pad + j * (tile_w + pad) + tile_w / 2
         draw.text((centre - draw.textlength(label, font=font) / 2, HEADER_PX - LABEL_FONT_PX - 4), label,
                   fill=ink, font=font)
+    for i, label in enumerate(row_labels or []):
+        middle = HEADER_PX + pad + i * (tile_h + pad) + tile_h / 2
+        draw.text((2, middle - LABEL_FONT_PX / 2), label, fill=ink, font=font)
     canvas.save(path)

@@ -56,6 +56,7 @@ def test_traversal_grid_names_the_code_and_each_column_value(tmp_path):
     values = [-2.0, -1.5, 0.0, 1.5, 2.0]
     labels = [format_value(v) for v in values]
     assert labels == ["-2", "-1.5", "0", "1.5", "2"] and format_value(3) == "3"
+    assert [format_value(v) for v in torch.linspace(-3, 3, 11).tolist()][5] == "0"  # not -1.19e-07
     images = torch.full((2 * len(values), 1, 28, 28), -1.0)  # black tiles: 2 rows x 5 columns
     path = tmp_path / "traverse.png"
     labelled_grid_png(images, path, labels, "code c2 (column: its value)")
@@ -70,3 +71,18 @@ def test_traversal_grid_names_the_code_and_each_column_value(tmp_path):
     blank = tmp_path / "blank.png"
     labelled_grid_png(images, blank, [""] * len(values), "")
     assert (np.asarray(Image.open(blank))[:HEADER_PX] == 255).all()  # the ink above is the labels'
+
+
+def test_traversal_rows_get_labels_in_a_left_margin(tmp_path):
+    """A VAE traversal: one latent dimension per row, named on the left."""
+    images = torch.full((2 * 3, 1, 28, 28), -1.0)
+    path = tmp_path / "rows.png"
+    labelled_grid_png(images, path, ["-3", "0", "3"], "latent z_u (row) set to the value (column)",
+                      row_labels=["z7", "z12"])
+    pixels = np.asarray(Image.open(path))
+    margin = pixels.shape[1] - (3 * 30 + 2)
+    assert pixels.shape[0] == 2 * 30 + 2 + HEADER_PX and 10 < margin < 40
+    for i in range(2):  # ink beside each row, in the margin
+        rows = pixels[HEADER_PX + 2 + i * 30:HEADER_PX + 30 + i * 30, :margin - 2]
+        assert (rows < 128).sum() > 5, i
+    assert (pixels[HEADER_PX + 2:HEADER_PX + 30, margin + 2:margin + 30] == 0).all()  # the first tile
