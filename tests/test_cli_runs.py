@@ -36,7 +36,7 @@ def test_default_run_covers_the_ring(tmp_path):
 
 
 def test_short_mnist_image_run(tmp_path, mnist_root):
-    result = run_genbench(["hydra.run.dir=run", "dataset=mnist", "train.max_steps=10", *FAST], tmp_path,
+    result = run_genbench(["hydra.run.dir=run", "dataset=mnist", "train.max_steps=10", *FAST, "metrics=none"], tmp_path,
                           env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
@@ -162,7 +162,7 @@ def test_image_folder_run(tmp_path):
         Image.fromarray(pixels).save(images / f"{i:03d}.png")
     result = run_genbench(["hydra.run.dir=run", "dataset=folder", f"dataset.root={tmp_path / 'faces'}",
                            "dataset.crop=36", "dataset.image_size=32", "dataset.batch_size=16",
-                           "dataset.num_workers=0", "debug=fast", "logger=none"], tmp_path)
+                           "dataset.num_workers=0", "debug=fast", "logger=none", "metrics=none"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image as PILImage
 

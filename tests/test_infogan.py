@@ -13,6 +13,7 @@ from conftest import genbench_env, read_json, run_genbench
 from genbench.metrics.infogan import matched_accuracy
 from genbench.modules.infogan import InfoGANModule, LatentCodes, gaussian_nll
 from genbench.nets import mlp
+from genbench.plots import HEADER_PX
 
 pytestmark = pytest.mark.usefixtures("seeded_one_thread")
 
@@ -197,15 +198,16 @@ def test_cli_mnist_run_resume_and_q_accuracy_rises_above_chance(tmp_path, mnist_
     it almost always (measured 0.99; the bound L_I nears its maximum for this code, log 10)."""
     from PIL import Image
 
-    metrics = run_and_resume(tmp_path, ["dataset=mnist", "dataset.batch_size=64"], until=40,
+    metrics = run_and_resume(tmp_path, ["dataset=mnist", "dataset.batch_size=64", "metrics=none"], until=40,
                              env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     start, end = metrics["history"]
     assert start["infogan/q_accuracy"] < 0.25 and end["infogan/q_accuracy"] > 0.5, (start, end)
     assert end["infogan/mi"] > start["infogan/mi"] + 1.0
     assert 0.0 <= end["infogan/real_accuracy"] <= 1.0
     samples = tmp_path / "run" / "samples"
-    assert Image.open(samples / "traverse_c1_step_40.png").size == (10 * 30 + 2, 10 * 30 + 2)  # 10 rows x 10 values
-    assert Image.open(samples / "traverse_c2_step_40.png").size == (9 * 30 + 2, 10 * 30 + 2)   # 9 values of c2
+    band = HEADER_PX  # the code's name and each column's value above the grid
+    assert Image.open(samples / "traverse_c1_step_40.png").size == (10 * 30 + 2, 10 * 30 + 2 + band)  # 10 x 10 values
+    assert Image.open(samples / "traverse_c2_step_40.png").size == (9 * 30 + 2, 10 * 30 + 2 + band)   # 9 values of c2
 
 
 def test_cli_bad_codes_fail_with_one_line(tmp_path):

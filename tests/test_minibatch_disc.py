@@ -246,7 +246,7 @@ def test_cli_run_with_gp0_and_minibatch_disc(tmp_path):
 def test_cli_mnist_run_with_minibatch_disc(tmp_path, mnist_root):
     result = run_genbench(["reg=minibatch_disc", "dataset=mnist", "debug=fast", "logger=none", "hydra.run.dir=run",
                            "train.max_steps=4", "eval.every=4", "eval.n=128", "train.sample_every=4",
-                           "train.checkpoint_every=4"],
+                           "train.checkpoint_every=4", "metrics=none"],
                           tmp_path, timeout=240, env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_json(tmp_path / "run" / "run.json")["status"] == "completed"

@@ -190,7 +190,7 @@ def test_mnist_with_lens_runs(tmp_path, mnist_root):
     """The convolutional lens on MNIST (resume is the ring8 test's: the same code path)."""
     result = run_genbench(["dataset=mnist", "reg=[gp0,lens]", "debug=fast", "logger=none", "hydra.run.dir=run",
                            "eval.n=128", "train.log_every=1", "train.sample_every=100", "reg.lens.anneal_steps=100",
-                           "train.max_steps=3", "train.checkpoint_every=3", "eval.every=3"],
+                           "train.max_steps=3", "train.checkpoint_every=3", "eval.every=3", "metrics=none"],
                           tmp_path, env=genbench_env(GENBENCH_DATA=str(mnist_root)))
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"

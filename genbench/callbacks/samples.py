@@ -3,12 +3,15 @@ modules with structured latents (InfoGAN), one latent-traversal picture per code
 
 The traversal interface: a module may define `traversals(rows, generator) -> list[Traversal]`, each a grid of
 latent vectors `z` (rows * len(values), row-major) in which row r keeps one draw of everything else and column j
-sets the code `name` to `values[j]`. Images give a rows x columns image grid; 2D data a scatter plot over the
-data, one colour per column. The latents are drawn once, from the seed, so frames compare.
+sets the code `name` to `values[j]`. Images give a rows x columns image grid under a band naming the code and
+each column's value; 2D data a scatter plot over the data, one colour per column. 2D points beyond the plot's
+view are marked at its border with their count (genbench.plots.mark_outside), and the log says how many.
+The latents are drawn once, from the seed, so frames compare.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +19,9 @@ import pytorch_lightning as pl
 import torch
 
 from genbench.callbacks import on_schedule
-from genbench.plots import code_scatter_png, grid_png, scatter_png
+from genbench.plots import code_scatter_png, format_value, grid_png, labelled_grid_png, scatter_png
+
+log = logging.getLogger("genbench")
 
 TRAVERSAL_ROWS = 10  # rows of fixed noise in an image traversal; 2D: n_points / 10 points per value
 
@@ -53,8 +58,8 @@ class SampleImages(pl.Callback):
         if data.is_image:
             grid_png(samples, path)
         else:
-            scatter_png(samples, data.real_samples(n), path, f"{data.dataset.__class__.__name__}, "
-                        f"generator step {module.g_step}")
+            _say_outside(path, scatter_png(samples, data.real_samples(n), path, f"{data.dataset.__class__.__name__}, "
+                                           f"generator step {module.g_step}"))
         paths = [path, *self._write_traversals(module, data)]
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
@@ -70,11 +75,12 @@ class SampleImages(pl.Callback):
         for t in self._traversals:
             path = self.dir / f"traverse_{t.name}_step_{module.g_step}.png"
             samples = module.sample(len(t.z), t.z)
-            if data.is_image:
-                grid_png(samples, path, nrow=len(t.values))
+            if data.is_image:  # columns labelled with the code's value
+                labelled_grid_png(samples, path, [format_value(v) for v in t.values],
+                                  f"code {t.name} (column: its value), step {module.g_step}")
             else:
-                code_scatter_png(samples, t.values, data.real_samples(self.n_points), path,
-                                 f"code {t.name}, generator step {module.g_step}")
+                _say_outside(path, code_scatter_png(samples, t.values, data.real_samples(self.n_points), path,
+                                                    f"code {t.name} (colour: its value), step {module.g_step}"))
             paths.append(path)
         return paths
 
@@ -84,3 +90,10 @@ class SampleImages(pl.Callback):
 
     def on_train_end(self, trainer, module) -> None:
         self._write(trainer, module)
+
+
+def _say_outside(path: Path, info: dict) -> None:
+    """The log says what the picture's border arrows say: how many generated points lie beyond the view."""
+    if info["outside"] or info["non_finite"]:
+        log.info("%s/%s: %d of %d generated samples outside the plot%s", path.parent.name, path.name,
+                 info["outside"], info["n"], f", {info['non_finite']} not finite" if info["non_finite"] else "")

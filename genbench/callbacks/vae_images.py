@@ -4,7 +4,7 @@
   e.g. binarized) each followed by its reconstruction, the decoder's mean at the posterior mean;
 - samples/traversals_step_<N>.png: one row per latent dimension (the `dims` with the largest KL on those
   images, most informative first), each moving that coordinate of the first image's posterior mean over
-  `values` points in [-span, span] with the others fixed.
+  `values` points in [-span, span] with the others fixed (labelled: z_u on the left, the value above).
 The images and their binarization are drawn once from fixed seeds, so frames of a run compare.
 The VAEModule attaches this callback itself (`configure_callbacks`).
 """
@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 
 from genbench.callbacks import on_schedule
-from genbench.plots import grid_png
+from genbench.plots import format_value, grid_png, labelled_grid_png
 from genbench.vae.bounds import gaussian_kl
 
 
@@ -64,7 +64,9 @@ class VAEImages(pl.Callback):
             for row, dim in enumerate(order.tolist()):
                 z[row * self.values:(row + 1) * self.values, dim] = grid
             traversal_path = out / f"traversals_step_{module.g_step}.png"
-            grid_png(module.sampler(z), traversal_path, nrow=self.values)
+            labelled_grid_png(module.sampler(z), traversal_path, [format_value(v) for v in grid.tolist()],
+                              f"latent z_u (row) set to the value (column), step {module.g_step}",
+                              row_labels=[f"z{d}" for d in order.tolist()])
         finally:
             module.train(was_training)
         for logger in trainer.loggers:

@@ -98,7 +98,9 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     except RuntimeError as err:
         raise GenbenchError(f"{ckpt} does not fit the composed model ({str(err).splitlines()[0][:160]}): "
                             "overrides that change the networks cannot apply to a trained run") from None
-    choice = choose_for(cfg, data, monitored=False)  # the metrics that apply; no checkpoint to select
+    from genbench.metrics.defaults import previous_extractor
+
+    choice = choose_for(cfg, data, monitored=False, previous=previous_extractor(run_dir))  # no checkpoint to select
     metrics = list(choice.metrics)
     if not metrics:
         raise GenbenchError(f"none of the chosen metrics applies to dataset {cfg.dataset.name}; "
@@ -122,6 +124,7 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         "generator_step": state.get("genbench", {}).get("g_step"),
         "generator": _which_samples(module, samples, real_vs_real),
         "n_samples": 0 if samples is None else n,
+        **({"feature_extractor": choice.record["feature_extractor"]} if "feature_extractor" in choice.record else {}),
         "overrides": overrides,
         "metrics": results,
     }

@@ -8,7 +8,7 @@ minimized it in Optuna."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
@@ -24,6 +24,7 @@ class Choice:
     metrics: tuple            # the chosen metrics that apply to the dataset, in the order of metrics=[...]
     monitor: str | None       # the headline that selects checkpoints/best.ckpt; None when no metric applies
     mode: str | None          # "max" | "min" (None without a monitor)
+    record: dict = field(default_factory=dict)  # what metrics.json states about an automatic choice (defaults.py)
 
     @property
     def direction(self) -> str:
@@ -76,14 +77,21 @@ def choose(metrics: list, data, monitor: str | None = "auto", mode: str = "auto"
     return Choice(tuple(applying), monitor, mode)
 
 
-def choose_for(cfg: DictConfig, data=None, monitored: bool = True) -> Choice:
-    """`choose` for a composed config: its metric entries instantiated, `data` built from it when not given
-    (the dataset's constructor only records its options: nothing is read); `monitored=False`: no monitor."""
+def choose_for(cfg: DictConfig, data=None, monitored: bool = True, previous: str | None = None) -> Choice:
+    """`choose` for a composed config: `metrics=[auto]` and `eval.extractor=auto` resolved for the data
+    (genbench/metrics/defaults.py; `previous`: the extractor a resumed run used), its metric entries instantiated,
+    `data` built from the config when not given (the dataset's constructor only records its options: nothing is
+    read); `monitored=False`: no monitor."""
+    from dataclasses import replace
+
     from hydra.utils import instantiate
+
+    from genbench.metrics.defaults import resolve
 
     if data is None:
         from genbench.runs.train import build_datamodule
 
         data = build_datamodule(cfg)
+    cfg, record = resolve(cfg, data, previous)
     metrics = [instantiate(entry) for entry in entries(cfg.get("metrics") or {})]
-    return choose(metrics, data, cfg.eval.monitor if monitored else None, cfg.eval.mode)
+    return replace(choose(metrics, data, cfg.eval.monitor if monitored else None, cfg.eval.mode), record=record)

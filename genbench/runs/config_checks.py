@@ -309,8 +309,8 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.eval.mode not in ("auto", "max", "min"):
         raise ConfigError(f"eval.mode={cfg.eval.mode!r}: choose max, min or auto")
     extractor = OmegaConf.select(cfg, "eval.extractor")
-    if extractor is not None and extractor not in ("inception", "classifier"):
-        raise ConfigError(f"eval.extractor={extractor!r}: choose inception or classifier")
+    if extractor is not None and extractor not in ("auto", "inception", "classifier"):
+        raise ConfigError(f"eval.extractor={extractor!r}: choose auto, inception or classifier")
     if cfg.model.get("module") == "infogan":
         _infogan_codes(cfg)
     elif OmegaConf.select(cfg, "metrics.infogan") is not None:

@@ -26,6 +26,7 @@ from genbench.callbacks.samples import SampleImages
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
 from genbench.metrics.choice import choose_for
+from genbench.metrics.defaults import previous_extractor
 from genbench.parallel import distributed
 from genbench.parallel.launch import (
     COLLECTIVE_TIMEOUT,
@@ -187,10 +188,11 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         data = build_datamodule(cfg)
         data.setup("fit")  # reads the data now: a missing file fails before anything is built
         module = build_module(cfg, data.shape)
-        choice = choose_for(cfg, data)  # the metrics that apply, the monitor and its mode
+        # the metrics that apply (metrics=[auto] resolved for this data), the monitor and its mode
+        choice = choose_for(cfg, data, previous=previous_extractor(run_dir) if resume else None)
         choice.prepare(data)
         metrics = list(choice.metrics)
-        evaluator = Evaluator(run_dir, choice, cfg.eval.every, cfg.eval.n, protocol=_protocol(cfg, metrics))
+        evaluator = Evaluator(run_dir, choice, cfg.eval.every, cfg.eval.n, protocol=_protocol(cfg, choice))
         last = LastCheckpoint(run_dir, cfg.train.checkpoint_every, config_identity(cfg))
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed), last]
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
@@ -242,11 +244,13 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
 _WEIGHTS_ONLY = {"weights_only": True} if "weights_only" in inspect.signature(pl.Trainer.fit).parameters else {}
 
 
-def _protocol(cfg: DictConfig, metrics: list) -> dict:
-    """What metrics.json states about the evaluation (feature metrics add their extractor and reference split)."""
-    protocol = {"dataset": cfg.dataset.name}
-    if any(hasattr(m, "bank") for m in metrics):
-        protocol.update(feature_extractor=cfg.eval.extractor, reference_split=cfg.eval.split)
+def _protocol(cfg: DictConfig, choice) -> dict:
+    """What metrics.json states about the evaluation (feature metrics add their extractor and reference split;
+    an automatic choice adds why)."""
+    protocol = {"dataset": cfg.dataset.name, **choice.record}
+    banks = [m.bank for m in choice.metrics if hasattr(m, "bank")]
+    if banks:
+        protocol.update(feature_extractor=banks[0].kind, reference_split=cfg.eval.split)
     return protocol
 
 
