@@ -327,5 +327,6 @@ def test_vae_tables_smoke_run_and_print(tmp_path, mnist_root):
     alemi = subprocess.run(["genbench-table", "outputs/tables/alemi2018/mnist-smoke"], cwd=tmp_path,
                            capture_output=True, text=True)
     assert alemi.returncode == 0, alemi.stderr
-    assert "| beta-VAE, model.beta=0.1 |" in alemi.stdout and "| beta-VAE, model.beta=8 |" in alemi.stdout
+    assert "| beta-VAE, model.beta=0.1 * |" in alemi.stdout and "| beta-VAE, model.beta=8 * |" in alemi.stdout
+    assert "our runs agree: " in alemi.stdout  # the finding's check ran (yes or no: 10 steps decide nothing)
     assert (tmp_path / "outputs/tables/alemi2018/mnist-smoke/rate_distortion.png").is_file()
