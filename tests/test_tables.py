@@ -330,3 +330,26 @@ def test_vae_tables_smoke_run_and_print(tmp_path, mnist_root):
     assert "| beta-VAE, model.beta=0.1 * |" in alemi.stdout and "| beta-VAE, model.beta=8 * |" in alemi.stdout
     assert "our runs agree: " in alemi.stdout  # the finding's check ran (yes or no: 10 steps decide nothing)
     assert (tmp_path / "outputs/tables/alemi2018/mnist-smoke/rate_distortion.png").is_file()
+
+
+def test_a_dirac_sweep_prints_through_the_same_renderer(tmp_path, capsys):
+    source = "Mescheder, Geiger & Nowozin 2018, Which Training Methods for GANs do actually Converge? (ICML)"
+    for name, (method, converged, distance) in enumerate([("GAN", 0.0, 1.9), ("R1", 1.0, 0.01)]):
+        job = tmp_path / str(name)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- m={method}\n")
+        config = {"study": {"method": method, "scheme": "simultaneous GD", "scheme_key": "simultaneous",
+                            "order": name}, "published": {"source": source, "converges": method == "R1"}}
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        (job / "run.json").write_text(json.dumps({"status": "completed"}))
+        (job / "metrics.json").write_text(json.dumps({"final": {"dirac/converged": converged,
+                                                                "dirac/distance": distance}}))
+    assert table.main([str(tmp_path)]) == 0
+    lines = table_lines(capsys.readouterr().out)
+    assert lines["method"] == ["method", "simultaneous GD", "paper (Mescheder et al. 2018)", "agrees"]
+    assert lines["GAN"] == ["GAN", "not converged (1.9)", "does not converge", "1/1"]
+    assert lines["R1"] == ["R1", "converged (0.01)", "converges", "1/1"]
+    assert table.main([str(tmp_path), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["method"], r["converged"], r["paper_converges"]) for r in rows] == [("GAN", "0.0", "False"),
+                                                                                  ("R1", "1.0", "True")]
