@@ -289,3 +289,21 @@ def test_half_precision_message_names_the_value_given(cfg_for):
     with pytest.raises(ConfigError) as err:
         check_config(cfg_for("hardware.precision=16-true"))
     assert "hardware.precision=16-true" in str(err.value)
+
+
+def test_resnet32_takes_its_own_discriminator_norm_and_refuses_batch_norm(cfg_for):
+    """`genbench dataset=mnist model.nets.image=resnet32` (the default recipe, gp0) blew up with batch norm in D:
+    the recipe now leaves D's norm to the family (resnet32: none), and asking for batch norm is refused."""
+    from genbench.nets import build_nets
+
+    cfg = cfg_for("dataset=mnist", "model.nets.image=resnet32", "model.nets.width=8")
+    check_config(cfg)
+    assert cfg.model.nets.d_norm is None
+    _, d = build_nets(cfg.model.nets, (1, 28, 28), 4)
+    assert not any("BatchNorm" in type(m).__name__ for m in d.modules())
+    _, d = build_nets(cfg_for("dataset=mnist", "model.nets.width=8").model.nets, (1, 28, 28), 4)  # dcgan: batch
+    assert any("BatchNorm" in type(m).__name__ for m in d.modules())
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg_for("dataset=mnist", "model.nets.image=resnet32", "model.nets.d_norm=batch"))
+    assert "model.nets.d_norm=none" in str(err.value)
+    check_config(cfg_for("dataset=ring8", "model.nets.image=resnet32", "model.nets.d_norm=batch"))  # not used

@@ -291,3 +291,9 @@ def test_resnet_norm_options():
     d = resnet32.build_discriminator((3, 32, 32), 16)
     assert not modules_of(d, NORMS)
     assert d.linear.in_features == 8
+
+
+def test_mlp_generator_gives_images_of_the_data_shape():
+    """model.nets.image=mlp: G's samples are (N, C, H, W) like the data, so gp/gp0 and BGAN can mix real and fake."""
+    g = nets.family("mlp", "model.nets.image").build_generator((1, 28, 28), 8, 16)
+    assert g(torch.randn(3, 8)).shape == (3, 1, 28, 28)

@@ -17,17 +17,14 @@ setting, lines of D + R = const)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
-import statistics
+import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
-from genbench.cli import paper_table
+from genbench.cli import paper_table, render
 from genbench.runs.overrides import experiment_overrides
 
 FOLDED = ("seed=",)
@@ -72,7 +69,7 @@ def read_job(job: Path) -> dict:
     config = _read(job / ".hydra" / "config.yaml", yaml.safe_load, {})
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
             "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),
-            "published": config.get("published"), "path": job}
+            "published": config.get("published"), "config": config, "path": job}
 
 
 def read_jobs(folders: list[Path]) -> list[dict]:
@@ -99,52 +96,31 @@ def _is_metric(key: str, value) -> bool:
 
 
 def summarize(jobs: list[dict], metrics: list[str] | None = None) -> tuple[list[str], list[dict]]:
-    groups: dict[str, list[dict]] = defaultdict(list)
+    """(metric names, one row per setting): status counts and mean ± std of each metric over completed seeds."""
+    groups: dict[str, list[dict]] = {}
     for job in jobs:
-        groups[job["setting"]].append(job)
-    names = metrics or sorted({k for j in jobs if j["status"] == "completed" for k, v in j["final"].items()
-                               if _is_metric(k, v)})
+        groups.setdefault(job["setting"], []).append(job)
+    names = metrics or sorted({k for j in render.completed(jobs) for k, v in j["final"].items() if _is_metric(k, v)})
     rows = []
     for setting, members in groups.items():
-        counts: dict[str, int] = defaultdict(int)
-        for job in members:
-            counts[job["status"]] += 1
-        done = [j for j in members if j["status"] == "completed"]
-        row = {"setting": setting, "n": len(members),
-               "status": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))}
-        for name in names:
-            values = [float(j["final"][name]) for j in done if name in j["final"]]
-            values = [v for v in values if math.isfinite(v)]
-            row[name] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0,
-                         len(values)) if values else None
+        done = render.completed(members)
+        row = {"setting": setting, "n": len(members), "status": render.status_counts(members)}
+        row.update({name: render.mean_std([j["final"].get(name) for j in done]) for name in names})
         rows.append(row)
     return names, rows
 
 
-def _fmt(cell) -> str:
-    if cell is None:
-        return "–"
-    mean, std, n = cell
-    return f"{mean:.4g} ± {std:.2g}" if n > 1 else f"{mean:.4g}"
-
-
 def markdown(names: list[str], rows: list[dict]) -> str:
-    header = ["setting", "jobs", "status", *names]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [row["setting"], str(row["n"]), row["status"], *(_fmt(row[n]) for n in names)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return render.markdown(["setting", "jobs", "status", *names],
+                           [[r["setting"], str(r["n"]), r["status"], *(render.fmt_stats(r[n]) for n in names)]
+                            for r in rows])
 
 
 def write_csv(names: list[str], rows: list[dict], out) -> None:
-    writer = csv.writer(out)
-    writer.writerow(["setting", "jobs", "status", *[f"{n}_{s}" for n in names for s in ("mean", "std", "n")]])
-    for row in rows:
-        cells = []
-        for n in names:
-            cells += list(row[n]) if row[n] else ["", "", 0]
-        writer.writerow([row["setting"], row["n"], row["status"], *cells])
+    header = ["setting", "jobs", "status", *[f"{n}_{s}" for n in names for s in ("mean", "std", "n")]]
+    lines = [[r["setting"], r["n"], r["status"], *(c for n in names for c in (r[n] or (None, None, 0)))]
+             for r in rows]
+    render.write_csv(header, lines, out)
 
 
 # ------------------------------------------------------------------------------------ Dirac-GAN studies
@@ -206,24 +182,32 @@ def dirac_table(jobs: list[dict]) -> tuple[list[str], list[str], dict, list[list
     return methods, schemes, cells, rows
 
 
+def cite(jobs: list[dict]) -> str:
+    """"Mescheder et al. 2018" from the jobs' published.source ("Mescheder, Geiger & Nowozin 2018, ..."): the
+    authors up to the first year, shortened to the first author et al.; "paper" when no source states one."""
+    sources = [(j.get("published") or {}).get("source") or "" for j in jobs]
+    match = next((m for m in (re.match(r"(.*?)\s*\b((?:19|20)\d\d)\b", s) for s in sources) if m), None)
+    if match is None:
+        return "the paper"
+    authors, year = match.group(1).rstrip(", "), match.group(2)
+    several = re.search(r",|&| and ", authors)
+    return f"{authors.split(',')[0].split(' &')[0].split(' and ')[0].strip()} et al. {year}" if several else \
+        f"{authors} {year}"
+
+
 def print_dirac(jobs: list[dict], sweep_dir: Path, as_csv: bool) -> None:
     methods, schemes, cells, rows = dirac_table(jobs)
-    header = ["method", *schemes, "paper (Mescheder et al. 2018)", "agrees"]
+    header = ["method", *schemes, f"paper ({cite(jobs)})", "agrees"]
     if as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["method", "scheme", "status", "converged", "distance", "paper_converges"])
-        for (method, scheme), job in cells.items():
-            final = job["final"]
-            writer.writerow([method, scheme, job["status"], final.get("dirac/converged", ""),
-                             final.get("dirac/distance", ""), _paper(job, job["study"].get("scheme_key"))])
+        render.write_csv(["method", "scheme", "status", "converged", "distance", "paper_converges"],
+                         [[method, scheme, job["status"], job["final"].get("dirac/converged"),
+                           job["final"].get("dirac/distance"), _paper(job, job["study"].get("scheme_key"))]
+                          for (method, scheme), job in cells.items()], sys.stdout)
         return
     print(f"{len(jobs)} jobs in {sweep_dir}: Dirac-GAN, verdict (final distance to the equilibrium (0, 0))")
     print("verdict: converged when every point of the last 20% of the generator steps lies within 0.1 x the "
           "start point's distance of (0, 0) (conf/metrics/dirac.yaml: window, rtol)\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(render.markdown(header, rows))
     panels = {key: job["path"] / "phase_portrait.png" for key, job in cells.items()}
     if any(p.is_file() for p in panels.values()):
         from genbench.analysis.dirac.plots import combined_png
@@ -252,24 +236,55 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)
+    paper = None
     if paper_table.is_paper_table(jobs) and not args.metrics:  # experiment=<paper>/<row> jobs: conf/experiment
-        paper_table.print_table(jobs, args.sweep_dir, args.csv)
+        paper = paper_table.print_table(jobs, args.sweep_dir, args.csv)
     elif args.csv:
         write_csv(names, rows, sys.stdout)
     else:
         print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds")
         print(f"shared overrides: {' '.join(shared) or '(none)'}\n")
         print(markdown(names, rows))
-    plot = rate_distortion(rows, args.sweep_dir)
+    plot = rate_distortion(rd_points(rows, paper), args.sweep_dir)
     if plot and not args.csv:
         print(f"\nrate-distortion plane of the sweep (D against R, dashed: D + R = const): {plot}")
     return 0
 
 
-def rate_distortion(rows: list[dict], sweep_dir: Path) -> Path | None:
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def rd_points(rows: list[dict], paper: list[dict] | None) -> list[tuple[str, str, float, float]]:
+    """(curve, label, R, D) of each setting with final elbo/rate and elbo/distortion. A curve joins only the
+    points of one model: a paper row's lines (e.g. beta-VAE over beta; VAE and IWAE are two rows, two curves), or
+    in a plain sweep the settings that differ only in numbers (model.beta=1, 4 on one curve; model=vae, iwae not)."""
+    points = []
+    if paper is not None:
+        for row in paper:
+            done = render.completed(row["members"])
+            rate, dist = (render.mean_std([j["final"].get(k) for j in done]) for k in ("elbo/rate", "elbo/distortion"))
+            if rate and dist:
+                label = row["row"][len(row["base"]) + 2:] or row["base"]
+                points.append((row["base"], label.replace("model.beta=", "beta="), rate[0], dist[0]))
+        return points
+    for row in rows:
+        if row.get("elbo/rate") and row.get("elbo/distortion"):
+            parts = row["setting"].split(" ")
+            numeric = [p for p in parts if "=" in p and _number(p.split("=", 1)[1])]
+            curve = " ".join(p for p in parts if p not in numeric)
+            label = " ".join(numeric) or row["setting"]
+            points.append((curve, label.replace("model.beta=", "beta="), row["elbo/rate"][0],
+                           row["elbo/distortion"][0]))
+    return points
+
+
+def rate_distortion(points: list[tuple[str, str, float, float]], sweep_dir: Path) -> Path | None:
     """VAE sweeps (final elbo/rate and elbo/distortion): <sweep dir>/rate_distortion.png, one point per setting."""
-    points = [(row["setting"].replace("model.beta=", "beta="), row["elbo/rate"][0], row["elbo/distortion"][0])
-              for row in rows if row.get("elbo/rate") and row.get("elbo/distortion")]
     if not points:
         return None
     from genbench.vae.rate_distortion import rate_distortion_png

@@ -34,6 +34,7 @@ def build_nets(nets_cfg, shape: tuple[int, ...], z_dim: int):
     module = family(name, key)
     width = nets_cfg.get("width")
     init = dict(nets_cfg.get("init") or {})  # family-specific keyword arguments (e.g. dirac's theta0, psi0)
-    generator = module.build_generator(shape, z_dim, width, nets_cfg.get("g_norm", "batch"), **init)
-    discriminator = module.build_discriminator(shape, width, nets_cfg.get("d_norm", "batch"), **init)
+    norms = {"g": nets_cfg.get("g_norm", "batch"), "d": nets_cfg.get("d_norm")}  # None: the family's default
+    generator = module.build_generator(shape, z_dim, width, *([norms["g"]] if norms["g"] else []), **init)
+    discriminator = module.build_discriminator(shape, width, *([norms["d"]] if norms["d"] else []), **init)
     return generator, discriminator

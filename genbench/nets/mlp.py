@@ -21,12 +21,15 @@ def _mlp(sizes: list[int], act: nn.Module) -> nn.Sequential:
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, out_dim: int, width: int):
+    """Outputs samples of the data's shape (images too: the regularizers mixing real and fake need it)."""
+
+    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int):
         super().__init__()
-        self.net = _mlp([z_dim, width, width, width, out_dim], nn.ReLU())
+        self.shape = tuple(shape)
+        self.net = _mlp([z_dim, width, width, width, math.prod(self.shape)], nn.ReLU())
 
     def forward(self, z):
-        return self.net(z)
+        return self.net(z).view(len(z), *self.shape)
 
 
 class MLPDiscriminator(SplitDiscriminator):
@@ -43,7 +46,7 @@ class MLPDiscriminator(SplitDiscriminator):
 
 
 def build_generator(shape, z_dim, width=None, norm=None):
-    return MLPGenerator(z_dim, math.prod(shape), width or DEFAULT_WIDTH)
+    return MLPGenerator(z_dim, shape, width or DEFAULT_WIDTH)
 
 
 def build_discriminator(shape, width=None, norm=None):
