@@ -95,10 +95,43 @@ LONGEST_FIRST = ("test_default_run_covers_the_ring", "test_study_runs_every_meth
                  "test_submitit_local_sweep")
 
 
+# A test that starts a process (the genbench executables, a script, ranks) is end to end: `slow`. Found in its
+# source, the module-level helpers it calls and the fixtures it uses, so a new such test needs no marker.
+STARTS_A_PROCESS = re.compile(r'run_genbench\(|"genbench(-table|-eval)?"\s*[,\]]|sys\.executable|mp\.spawn|'
+                              r'subprocess\.(run|Popen)\(\s*\[\s*"(sbatch|srun|scontrol|squeue)')
+
+
+def _starts_a_process(item) -> bool:
+    import inspect
+
+    module = item.module
+    seen: set = set()
+    todo = [item.function] + [defs[-1].func for defs in item._fixtureinfo.name2fixturedefs.values() if defs]
+    while todo:
+        func = todo.pop()
+        if func in seen:
+            continue
+        seen.add(func)
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            continue
+        if STARTS_A_PROCESS.search(source):
+            return True
+        for name in re.findall(r"\b([A-Za-z_]\w*)\(", source):
+            helper = getattr(module, name, None)
+            if inspect.isfunction(helper) and helper.__module__ == module.__name__:
+                todo.append(helper)
+    return False
+
+
 def pytest_collection_modifyitems(config, items):
-    """Longest first; and the tests sharing a module-scoped fixture (a study, a SLURM sweep) on one worker
-    (`--dist loadgroup`, pyproject's addopts), so that the fixture is computed once, not once per worker."""
+    """End-to-end tests marked `slow`; longest first; and the tests sharing a module-scoped fixture (a study, a
+    SLURM sweep) on one worker (`--dist loadgroup`, pyproject's addopts), so that the fixture is computed once,
+    not once per worker."""
     for item in items:
+        if not item.get_closest_marker("slow") and _starts_a_process(item):
+            item.add_marker(pytest.mark.slow)
         shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
                         if defs and defs[-1].scope == "module" and defs[-1].baseid)
         if shared:
