@@ -34,7 +34,7 @@ def choose_extractor(cfg: DictConfig, data, previous: str | None = None) -> tupl
     from genbench.features import get_bank
 
     settings = _settings(cfg)
-    labelled = hasattr(data.dataset, "labels")
+    labelled = _labelled(data.dataset)
     if previous in ("inception", "classifier") and (previous == "inception" or labelled):
         chosen = previous
         why = "the extractor this run used before"
@@ -55,6 +55,17 @@ def choose_extractor(cfg: DictConfig, data, previous: str | None = None) -> tupl
                    "or go online once for Inception")
     has_logits = chosen == "classifier" or bool(get_bank(chosen, **settings).extractor(data).has_logits)
     return chosen, has_logits, why
+
+
+def _labelled(dataset) -> bool:
+    """Whether the dataset has class labels to train the classifier extractor on (folders and toys have none)."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        return False
+    try:
+        return labels("train") is not None
+    except Exception:  # noqa: BLE001  (unreadable labels: no classifier; the data's own errors come later)
+        return False
 
 
 def default_names(auto: DictConfig, is_image: bool, has_logits: bool) -> list[str]:
