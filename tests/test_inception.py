@@ -136,7 +136,7 @@ def test_is_with_pool3_only_weights_fails_before_training(tmp_path):
 
     metric = InceptionScore(extractor="inception", weights=str(WEIGHTS), cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match="no logits"):
-        metric.applies(Data())
+        metric.prepare(Data())  # what training calls on the applying metrics before the first step
 
 
 def test_flop_count_of_the_benchmark():

@@ -44,3 +44,6 @@ def register_resolvers() -> None:
                      ("genbench_gpus", gpus_per_node)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+    from genbench.cli import help as help_text  # the help page's group list: composing hydra's config resolves it
+
+    help_text.register()
