@@ -3,7 +3,7 @@
 #   sudo bash scripts/slurm_local.sh start    # install slurm-wlm + munge if missing, start munged, slurmctld, slurmd
 #   sudo bash scripts/slurm_local.sh status   # is it up? (sinfo)
 #   sudo bash scripts/slurm_local.sh stop     # stop slurmctld and slurmd (munged stays: other programs may use it)
-# Idempotent: start on a running cluster only checks it. One node (this machine's CPUs and memory), one default
+# Idempotent: start on a running cluster only checks it. One node (this machine's memory, at least 8 CPUs), one default
 # partition `local`, short timeouts, no accounting storage (sacct has nothing to read: README, "Sweeps on a
 # cluster"). The state lives in $SLURM_LOCAL_DIR (default /var/tmp/genbench-slurm); the config is written to
 # /etc/slurm/slurm.conf, where SLURM's commands look for it, and never over a slurm.conf this script did not write.
@@ -35,7 +35,9 @@ install_packages() {
 write_conf() {
     local node cpus mem
     node=$(hostname -s)
-    cpus=$(nproc)
+    # At least 8 CPUs, whatever the machine has: the tests pause jobs (SIGSTOP) that keep their allocation, and a
+    # 2-core CI machine would leave the next job queued behind them. The jobs are tiny; the kernel shares the cores.
+    cpus=$(( $(nproc) < 8 ? 8 : $(nproc) ))
     # slurmd -C measures the memory; keep 512 MB for the system
     mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     mem=$(( ${mem:-1024} > 1536 ? ${mem:-1024} - 512 : ${mem:-1024} ))
@@ -64,6 +66,8 @@ JobCompType=jobcomp/none
 MpiDefault=none
 SwitchType=switch/none
 ReturnToService=2
+# the node's CPU count below is the configured one, not the hardware's (see write_conf)
+SlurmdParameters=config_overrides
 # CPUs and memory are consumable: jobs of 1 CPU share the node
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
