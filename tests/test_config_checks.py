@@ -24,7 +24,8 @@ OPTIONAL_GROUPS = ("experiment", "debug", "budget", "hparams_search")  # `null` 
 NOT_GROUPS = ("hydra",)  # Hydra's own help override, not a genbench group
 # options with a mandatory value, or that need another option
 EXTRA = {"dataset=folder": ["dataset.root=/tmp"], "metrics=infogan": ["model=infogan"]}
-FAMILY_MODEL = {"vae": "model=vae"}  # losses and metrics of another family than the default GAN need its model
+# losses and metrics of another family than the default GAN need its model
+FAMILY_MODEL = {"vae": "model=vae", "ebm": "model=ebm"}
 
 
 def family_model(group: str, option: str) -> list[str]:
@@ -106,7 +107,8 @@ def test_every_target_is_importable(cfg_for, group, option):
     cfg = cfg_for(*family_model(group, option), f"{group}={option}", "eval.extractor=inception")
     if group == "loss":
         loss = instantiate(cfg.loss)
-        assert callable(loss) if cfg.loss.get("family") == "vae" else callable(loss.d_loss) and callable(loss.g_loss)
+        gan = cfg.loss.get("family", "gan") == "gan"
+        assert callable(loss.d_loss) and callable(loss.g_loss) if gan else callable(loss)
         return
     entries = {k: v for k, v in (cfg.get(group) or {}).items() if OmegaConf.is_dict(v) and "_target_" in v}
     for name, entry in entries.items():

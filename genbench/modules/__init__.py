@@ -1,5 +1,6 @@
 """LightningModules, one file each: gan (GANModule, manual optimization of D and G), vae (VAEModule: VAE,
-beta-VAE, IWAE). `model.module=<file>` picks one by file name; each file has `build(cfg, shape)`, the module for
+beta-VAE, IWAE), ebm (EBMModule: energy-based models sampled by Langevin chains). `model.module=<file>` picks
+one by file name; each file has `build(cfg, shape)`, the module for
 data of `shape` built from the whole composed config, so a new model family is one new file and one YAML.
 Both subclass base.GenerativeModule, the interface the callbacks, run.py and genbench-eval rely on."""
 

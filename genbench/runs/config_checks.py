@@ -21,7 +21,8 @@ from genbench.runs.moved_keys import moved_message, new_key
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
-FAMILIES = ("gan", "vae")
+FAMILIES = ("gan", "vae", "ebm")
+EBM_INITS = ("data", "noise", "buffer")
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
 MAX_SEED = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) range
@@ -166,9 +167,9 @@ def _check_family(cfg: DictConfig) -> str:
                           f"model={model} is a {family.upper()}: choose loss="
                           + "|".join(_group_options("loss", family)))
     regs = list(cfg.get("reg") or {})
-    if family == "vae" and regs:
+    if family != "gan" and regs:
         raise ConfigError(f"reg={','.join(regs)}: GAN regularizers act on a discriminator or the GAN game; "
-                          f"model={model} is a VAE and takes none: drop it (reg=none)")
+                          f"model={model} is a {family.upper()} and takes none: drop it (reg=none)")
     for name, metric in (cfg.get("metrics") or {}).items():
         if isinstance(metric, DictConfig) and "_target_" in metric and metric.get("family", family) != family:
             raise ConfigError(f"metrics={name} evaluates {metric.family.upper()}s but model={model} is a "
@@ -272,6 +273,44 @@ def _sample_minimums(cfg: DictConfig) -> None:
                                   "Salimans et al.'s code) or true (permuted first, as torch-fidelity)")
 
 
+def _check_ebm(cfg: DictConfig) -> None:
+    """model=ebm (genbench/modules/ebm.py)."""
+    m = cfg.model
+    if m.init not in EBM_INITS:
+        raise ConfigError(f"model.init={m.init!r}: choose data (contrastive divergence), noise (short-run chains) "
+                          "or buffer (persistent chains in a replay buffer)")
+    _positive_int(cfg, "model.langevin.steps")
+    step, noise = m.langevin.step_size, m.langevin.get("noise")
+    if not _number(step) or step <= 0:
+        raise ConfigError(f"model.langevin.step_size={step!r} must be a positive number, e.g. 0.01")
+    if noise is not None and (not _number(noise) or noise < 0):
+        raise ConfigError(f"model.langevin.noise={noise!r} must be a number >= 0, or null for sqrt(2 step_size)")
+    for key in ("alpha", "data_noise"):
+        if not _number(m[key]) or m[key] < 0:
+            raise ConfigError(f"model.{key}={m[key]!r} must be a number >= 0")
+    steps = m.sample.steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ConfigError(f"model.sample.steps={steps!r} must be a whole number >= 0")
+    if m.sample.start not in ("noise", "buffer"):
+        raise ConfigError(f"model.sample.start={m.sample.start!r}: choose noise or buffer")
+    if m.init == "buffer":
+        _positive_int(cfg, "model.buffer.size")
+        reinit, batch = m.buffer.reinit, cfg.dataset.batch_size
+        if not _number(reinit) or not 0 <= reinit <= 1:
+            raise ConfigError(f"model.buffer.reinit={reinit!r} must be a probability in [0, 1], e.g. 0.05")
+        if isinstance(batch, int) and m.buffer.size < batch:
+            raise ConfigError(f"model.buffer.size={m.buffer.size} holds fewer chains than a batch "
+                              f"(dataset.batch_size={batch}): choose model.buffer.size>={batch}")
+    elif m.sample.start == "buffer":
+        raise ConfigError(f"model.sample.start=buffer reads the replay buffer, but model.init={m.init} keeps none: "
+                          "use model.init=buffer or model.sample.start=noise")
+    _optimizer(cfg, "model.opt")
+    world = int(cfg.hardware.devices) * int(cfg.hardware.get("num_nodes", 1) or 1)
+    if world > 1:
+        raise ConfigError(f"model={m.name} trains in one process (its replay buffer and chains are not shared "
+                          f"between ranks): use hardware.devices=1 (asked: {world} ranks)")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first invalid value."""
     _moved_keys(cfg)  # first: an old key would otherwise be ignored, or fail further down under its old name
@@ -288,8 +327,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={cfg.seed} is out of range: choose a whole number from 0 to {MAX_SEED} "
                           "(numpy's seeds are 32-bit)")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                "eval.every", "eval.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
+                "eval.every", "eval.n", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
+    if family != "ebm":  # an EBM has no latent: its samples start in data space
+        _positive_int(cfg, "model.z_dim")
     _sample_minimums(cfg)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
@@ -297,6 +338,8 @@ def check_config(cfg: DictConfig) -> None:
                           "or simultaneous (both players' gradients at the same point, then both step)")
     if family == "gan":
         _check_gan(cfg)
+    elif family == "ebm":
+        _check_ebm(cfg)
     else:
         _check_vae(cfg)
     binarize = OmegaConf.select(cfg, "dataset.binarize")
