@@ -20,7 +20,8 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
-FAMILIES = ("gan", "vae")
+FAMILIES = ("gan", "vae", "gmm", "nce")
+DENSITY_FAMILIES = ("gmm", "nce")  # their own objective: no loss=, no reg=
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
 MAX_SEED = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) range
@@ -168,19 +169,26 @@ def _check_family(cfg: DictConfig) -> str:
     if family not in FAMILIES:
         raise ConfigError(f"model.family={family!r}: choose one of {', '.join(FAMILIES)}")
     model = cfg.model.get("name", family)
+    if family in DENSITY_FAMILIES and isinstance(cfg.get("loss"), DictConfig):
+        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {cfg.loss.get('family', 'gan').upper()} "
+                          f"objective but model={model} trains by its own ({family.upper()}): drop loss=")
     loss_family = cfg.loss.get("family", "gan") if isinstance(cfg.get("loss"), DictConfig) else family
     if loss_family != family:
         raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {loss_family.upper()} objective but "
                           f"model={model} is a {family.upper()}: choose loss="
                           + "|".join(_group_options("loss", family)))
     regs = list(cfg.get("reg") or {})
-    if family == "vae" and regs:
+    if family != "gan" and regs:
         raise ConfigError(f"reg={','.join(regs)}: GAN regularizers act on a discriminator or the GAN game; "
-                          f"model={model} is a VAE and takes none: drop it (reg=none)")
+                          f"model={model} is a {family.upper()} and takes none: drop it (reg=none)")
     for name, metric in cfg.metrics.items():
-        if isinstance(metric, DictConfig) and "_target_" in metric and metric.get("family", family) != family:
-            raise ConfigError(f"metrics={name} evaluates {metric.family.upper()}s but model={model} is a "
-                              f"{family.upper()}: drop it from metrics=[...]")
+        if not (isinstance(metric, DictConfig) and "_target_" in metric):
+            continue
+        evaluates = metric.get("family", family)  # one family, or a list of them (toy_nll: [gmm, nce])
+        evaluates = [evaluates] if isinstance(evaluates, str) else list(evaluates)
+        if family not in evaluates:
+            raise ConfigError(f"metrics={name} evaluates {' and '.join(f.upper() + 's' for f in evaluates)} but "
+                              f"model={model} is a {family.upper()}: drop it from metrics=[...]")
     return family
 
 
@@ -245,16 +253,22 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={cfg.seed} is out of range: choose a whole number from 0 to {MAX_SEED} "
                           "(numpy's seeds are 32-bit)")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                "metrics.every", "metrics.n", "model.z_dim", "dataset.batch_size", "hardware.devices"):
+                "metrics.every", "metrics.n", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
+    if family not in DENSITY_FAMILIES:  # a density model's latent width follows from the data
+        _positive_int(cfg, "model.z_dim")
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
         raise ConfigError(f"train.updates={updates!r}: choose alternating (D steps, then G against the updated D) "
                           "or simultaneous (both players' gradients at the same point, then both step)")
     if family == "gan":
         _check_gan(cfg)
-    else:
+    elif family == "vae":
         _check_vae(cfg)
+    else:
+        from genbench.density.checks import check_density
+
+        check_density(cfg)
     binarize = OmegaConf.select(cfg, "dataset.binarize")
     if binarize not in (None, "static"):
         raise ConfigError(f"dataset.binarize={binarize!r}: choose static (one fixed draw per image) or null")
