@@ -18,7 +18,7 @@ from genbench.data.toy import Grid25, Ring8
 from genbench.density.mixture import BernoulliMixture, GaussianMixture
 from genbench.metrics.toy_nll import ToyNLL
 from genbench.modules.gmm import GMMModule
-from genbench.modules.nce import NCEDensity, NCEModule, Quadratic, SIRSampler, nce_loss
+from genbench.modules.nce import NCEDensity, Quadratic, SIRSampler, nce_loss
 
 SHORT = ["logger=csv", "hardware.threads=1", "train.log_every=50", "metrics.gs.n=10", "metrics.n=1000"]
 ADAM = {"name": "adam", "lr": 1e-2, "betas": [0.9, 0.999]}

@@ -101,7 +101,12 @@ class GaussianMixture(Mixture):
         eps = z[:, 1:]
         if self.covariance == "diag":
             return self.means[which] + self.stds()[which] * eps
-        return self.means[which] + (self.scale_tril()[which] @ eps.unsqueeze(-1)).squeeze(-1)
+        out = self.means[which].clone()
+        tril = self.scale_tril()
+        for k in range(self.k):  # one (n_k, D) x (D, D) product per component, not n gathered D x D factors
+            rows = (which == k).nonzero().squeeze(1)
+            out[rows] += eps[rows] @ tril[k].T
+        return out
 
     @torch.no_grad()
     def init_from_data(self, x: torch.Tensor, generator: torch.Generator) -> None:
