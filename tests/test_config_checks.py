@@ -24,8 +24,8 @@ OPTIONAL_GROUPS = ("experiment", "debug", "budget", "hparams_search")  # `null` 
 NOT_GROUPS = ("hydra",)  # Hydra's own help override, not a genbench group
 # options with a mandatory value, or that need another option
 EXTRA = {"dataset=folder": ["dataset.root=/tmp"], "metrics=infogan": ["model=infogan"]}
-# losses and metrics of another family than the default GAN need its model
-FAMILY_MODEL = {"vae": "model=vae", "ebm": "model=ebm"}
+# losses and metrics of another family than the default GAN need its model (a list of families: the first's)
+FAMILY_MODEL = {"vae": "model=vae", "ebm": "model=ebm", "gmm": "model=gmm", "nce": "model=nce"}
 
 
 def family_model(group: str, option: str) -> list[str]:
@@ -33,6 +33,7 @@ def family_model(group: str, option: str) -> list[str]:
     if group == "metrics":  # one entry under the option's name
         node = node.get(option) or {}
     family = node.get("family") if OmegaConf.is_dict(node) else None
+    family = family[0] if OmegaConf.is_list(family) else family
     return [FAMILY_MODEL[family]] if family in FAMILY_MODEL else []
 
 

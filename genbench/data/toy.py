@@ -1,7 +1,8 @@
 """2D toy distributions, generated in memory from the run's seed (no download).
 
 Each class has the interface of the image datasets (`shape`, `is_image`, `load(split)`), plus, for
-the Gaussian mixtures, `modes` and `std` for the mode-coverage metric.
+the Gaussian mixtures, `modes` and `std` for the mode-coverage metric and `log_prob(x)`, the true density the
+toy NLL metric's floor is computed from.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class GaussianMixture2D(Toy2D):
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         which = torch.randint(len(self.modes), (n,), generator=generator)
         return self.modes[which] + self.std * torch.randn(n, 2, generator=generator)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """The true log-density of points x (N, 2), in float64: log (1/K) sum_k N(x; mode_k, std^2 I)."""
+        x, modes = x.double(), self.modes.to(x.device).double()
+        d2 = torch.cdist(x, modes).pow(2)
+        log_n = -0.5 * d2 / self.std**2 - math.log(2 * math.pi * self.std**2)
+        return torch.logsumexp(log_n, dim=1) - math.log(len(modes))
 
 
 class Ring8(GaussianMixture2D):

@@ -21,7 +21,8 @@ from genbench.runs.moved_keys import moved_message, new_key
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
-FAMILIES = ("gan", "vae", "ebm")
+FAMILIES = ("gan", "vae", "ebm", "gmm", "nce")
+DENSITY_FAMILIES = ("gmm", "nce")  # their own objective: no loss=, no reg=
 EBM_INITS = ("data", "noise", "buffer")
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
@@ -161,6 +162,9 @@ def _check_family(cfg: DictConfig) -> str:
     if family not in FAMILIES:
         raise ConfigError(f"model.family={family!r}: choose one of {', '.join(FAMILIES)}")
     model = cfg.model.get("name", family)
+    if family in DENSITY_FAMILIES and isinstance(cfg.get("loss"), DictConfig):
+        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {cfg.loss.get('family', 'gan').upper()} "
+                          f"objective but model={model} trains by its own ({family.upper()}): drop loss=")
     loss_family = cfg.loss.get("family", "gan") if isinstance(cfg.get("loss"), DictConfig) else family
     if loss_family != family:
         raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {loss_family.upper()} objective but "
@@ -171,9 +175,13 @@ def _check_family(cfg: DictConfig) -> str:
         raise ConfigError(f"reg={','.join(regs)}: GAN regularizers act on a discriminator or the GAN game; "
                           f"model={model} is a {family.upper()} and takes none: drop it (reg=none)")
     for name, metric in (cfg.get("metrics") or {}).items():
-        if isinstance(metric, DictConfig) and "_target_" in metric and metric.get("family", family) != family:
-            raise ConfigError(f"metrics={name} evaluates {metric.family.upper()}s but model={model} is a "
-                              f"{family.upper()}: drop it from metrics=[...]")
+        if not (isinstance(metric, DictConfig) and "_target_" in metric):
+            continue
+        evaluates = metric.get("family", family)  # one family, or a list of them (toy_nll: [gmm, nce])
+        evaluates = [evaluates] if isinstance(evaluates, str) else list(evaluates)
+        if family not in evaluates:
+            raise ConfigError(f"metrics={name} evaluates {' and '.join(f.upper() + 's' for f in evaluates)} but "
+                              f"model={model} is a {family.upper()}: drop it from metrics=[...]")
     return family
 
 
@@ -329,7 +337,7 @@ def check_config(cfg: DictConfig) -> None:
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                 "eval.every", "eval.n", "dataset.batch_size", "hardware.devices"):
         _positive_int(cfg, key)
-    if family != "ebm":  # an EBM has no latent: its samples start in data space
+    if family not in ("ebm", *DENSITY_FAMILIES):  # no latent: samples start in data space, or a density's
         _positive_int(cfg, "model.z_dim")
     _sample_minimums(cfg)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
@@ -340,8 +348,12 @@ def check_config(cfg: DictConfig) -> None:
         _check_gan(cfg)
     elif family == "ebm":
         _check_ebm(cfg)
-    else:
+    elif family == "vae":
         _check_vae(cfg)
+    else:
+        from genbench.density.checks import check_density
+
+        check_density(cfg)
     binarize = OmegaConf.select(cfg, "dataset.binarize")
     if binarize not in (None, "static"):
         raise ConfigError(f"dataset.binarize={binarize!r}: choose static (one fixed draw per image) or null")
