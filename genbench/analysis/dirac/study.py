@@ -6,9 +6,9 @@ Sign convention: the gradient vector field is the direction plain gradient desce
     v(theta, psi) = -(dL_G/dtheta, dL_D/dpsi),
 L_G = GANModule.g_objective, L_D = GANModule.d_objective (loss + penalties), plus each player's part of
 the gradient of a joint penalty (consensus). A step of size h is w <- w + h v(w) (simultaneous updates).
-genbench's D is positive on real data (D minimizes softplus(-D(x)) + softplus(D(G(z))) for the GAN), so its
-psi is the paper's -psi: the field turns the other way round, with the same eigenvalues. For the GAN with
-R1 weight gamma and f0 = f'(0) = 1/2 the Jacobian at (0, 0) is [[0, f0], [-f0, -gamma]], eigenvalues
+theta and psi are the paper's (genbench/nets/dirac.py), so v is the paper's field: for the GAN
+v = (-psi f'(psi theta), theta f'(psi theta)), f(t) = -log(1 + exp(-t)). With R1 weight gamma and
+f0 = f'(0) = 1/2 the Jacobian at (0, 0) is [[0, -f0], [f0, -gamma]], eigenvalues
 -gamma/2 +- sqrt(gamma^2/4 - f0^2); an equilibrium is locally attracting when every real part is < 0.
 
 `field` evaluates exactly the gradients a simultaneous training step applies (GANModule.game_gradients)
