@@ -1,9 +1,12 @@
 """GANModule: the GAN game under Lightning's manual optimization.
 
 Every training batch is one discriminator step; every `n_critic`-th also makes one generator step.
-`updates="alternating"` (default): D steps, then G steps against the updated D. `updates="simultaneous"`:
-on a batch with a G step both players' gradients are taken at the same point, then both step (the
-batches in between are D-only steps). The objectives are methods (`d_objective`, `g_objective`,
+`updates="alternating"` (default) with `order="d_first"` (default): n_critic D steps, then G steps against
+the updated D; `order="g_first"`: G steps first (on the first batch of a cycle), then n_critic D steps
+against the updated G (Mescheder et al. 2018's Dirac-GAN notebook), the G step counted (g_step, schedules'
+end, logging, budget) when its cycle's last D step is done. `updates="simultaneous"`: on a batch with a G
+step both players' gradients are taken at the same point, then both step (the batches in between are
+D-only steps; `order` does not apply). The objectives are methods (`d_objective`, `g_objective`,
 `game_gradients`) shared by the training step and the analysis code (genbench.analysis.dirac.study).
 `g_step` counts generator steps and drives the budget and every schedule (Lightning's global_step
 counts the steps of both optimizers). The counters, statistics and sampling that the run machinery
@@ -19,7 +22,7 @@ from torch import nn
 
 from genbench.modules.base import GenerativeModule, ema_update_, grad_norm
 from genbench.modules.optim import make_optimizer
-from genbench.runs.config_checks import UPDATES
+from genbench.runs.config_checks import ORDERS, UPDATES
 
 
 def has_joint_penalty(reg) -> bool:
@@ -38,7 +41,8 @@ def _grads(output: torch.Tensor, params: list[torch.Tensor], create_graph: bool)
 class GANModule(GenerativeModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, regs: list, *, z_dim: int,
                  n_critic: int, opt_g: dict, opt_d: dict, max_steps: int, log_every: int,
-                 ema_decay: float | None = None, ema_start: int = 0, updates: str = "alternating"):
+                 ema_decay: float | None = None, ema_start: int = 0, updates: str = "alternating",
+                 order: str = "d_first"):
         super().__init__(z_dim=z_dim, max_steps=max_steps, log_every=log_every)
         self.automatic_optimization = False
         for reg in regs:
@@ -56,6 +60,9 @@ class GANModule(GenerativeModule):
         if updates not in UPDATES:
             raise ValueError(f"updates={updates!r}: choose one of {', '.join(UPDATES)}")
         self.updates = updates
+        if order not in ORDERS:
+            raise ValueError(f"order={order!r}: choose one of {', '.join(ORDERS)}")
+        self.order = order
         self.d_count = 0       # discriminator steps done
 
     # ----------------------------------------------------------------- setup
@@ -184,11 +191,18 @@ class GANModule(GenerativeModule):
     def training_step(self, batch, batch_idx):
         opt_d, opt_g, *reg_opts = self.optimizers()
         real = self.to_model_space(batch)
-        g_turn = (self.d_count + 1) % self.n_critic == 0
-        will_log = g_turn and (self.g_step + 1) % self.log_every == 0
+        g_turn = (self.d_count + 1) % self.n_critic == 0  # the cycle's last batch
+        log_cycle = (self.g_step + 1) % self.log_every == 0
+        will_log = g_turn and log_cycle
         self.stepped_generator = False
         if self.updates == "simultaneous" and g_turn:
             self._simultaneous_step(real, opt_d, opt_g, will_log)
+        elif self.order == "g_first":
+            if self.d_count % self.n_critic == 0:  # the cycle's first batch: G opens it
+                self._g_step(real, opt_g, log_cycle)
+            self._d_step(real, opt_d, will_log)
+            if not g_turn:
+                return
         else:
             self._d_step(real, opt_d, will_log)
             if not g_turn:
@@ -295,7 +309,8 @@ def build_parts(cfg, shape: tuple[int, ...], latent_dim: int | None = None) -> t
         regs[-1].setup(shape)
     kwargs = dict(n_critic=m.n_critic, opt_g=OmegaConf.to_container(m.opt_g), opt_d=OmegaConf.to_container(m.opt_d),
                   max_steps=cfg.train.max_steps, log_every=cfg.train.log_every,
-                  ema_decay=m.ema.decay, ema_start=m.ema.start, updates=cfg.train.get("updates", "alternating"))
+                  ema_decay=m.ema.decay, ema_start=m.ema.start, updates=cfg.train.get("updates", "alternating"),
+                  order=cfg.train.get("order", "d_first"))
     return (generator, discriminator, instantiate(cfg.loss), regs), kwargs
 
 

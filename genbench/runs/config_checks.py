@@ -21,6 +21,7 @@ from genbench.runs.moved_keys import moved_message, new_key
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
+ORDERS = ("d_first", "g_first")  # train.order: which player opens an alternating cycle
 FAMILIES = ("gan", "vae", "ebm", "gmm", "nce")
 DENSITY_FAMILIES = ("gmm", "nce")  # their own objective: no loss=, no reg=
 EBM_INITS = ("data", "noise", "buffer")
@@ -342,8 +343,12 @@ def check_config(cfg: DictConfig) -> None:
     _sample_minimums(cfg)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
-        raise ConfigError(f"train.updates={updates!r}: choose alternating (D steps, then G against the updated D) "
-                          "or simultaneous (both players' gradients at the same point, then both step)")
+        raise ConfigError(f"train.updates={updates!r}: choose alternating (the players take turns; train.order "
+                          "says who starts) or simultaneous (both players' gradients at one point, then both step)")
+    order = OmegaConf.select(cfg, "train.order", default="d_first")
+    if order not in ORDERS:
+        raise ConfigError(f"train.order={order!r}: choose d_first (n_critic D steps, then G against the updated D) "
+                          "or g_first (G steps, then n_critic D steps against the updated G)")
     if family == "gan":
         _check_gan(cfg)
     elif family == "ebm":

@@ -8,7 +8,9 @@ start point), and at each evaluation reports
   dirac/theta, dirac/psi
   dirac/eig{1,2}_{re,im}  eigenvalues of the Jacobian of the gradient vector field at (0, 0), by autograd
                       through the module's own objectives (genbench.analysis.dirac.study states the sign convention)
-and writes trajectory.csv (step, theta, psi) and phase_portrait.png into the run folder.
+and writes trajectory.csv (step, theta, psi) and phase_portrait.png into the run folder; theta and psi
+are the paper's (genbench/nets/dirac.py). With train.order=g_first and n_critic > 1 a generator step
+ends after its D steps, so each point is the state after a whole G step + n_d D steps, as in the notebook.
 
 Verdict rule: converged when every recorded point of the last `window` fraction of the generator steps
 (at least one point, the last) lies within `rtol` times the start point's distance of (0, 0). A spiral

@@ -34,7 +34,7 @@ def draw_phase_portrait(ax, grid, trajectory, title: str = "", extent: float | N
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.set_xlabel("theta (generator)")
-    ax.set_ylabel("psi (discriminator)")
+    ax.set_ylabel("psi (discriminator, the paper's sign)")
     if title:
         ax.set_title(title, fontsize=8)
 

@@ -6,9 +6,9 @@ Sign convention: the gradient vector field is the direction plain gradient desce
     v(theta, psi) = -(dL_G/dtheta, dL_D/dpsi),
 L_G = GANModule.g_objective, L_D = GANModule.d_objective (loss + penalties), plus each player's part of
 the gradient of a joint penalty (consensus). A step of size h is w <- w + h v(w) (simultaneous updates).
-genbench's D is positive on real data (D minimizes softplus(-D(x)) + softplus(D(G(z))) for the GAN), so its
-psi is the paper's -psi: the field turns the other way round, with the same eigenvalues. For the GAN with
-R1 weight gamma and f0 = f'(0) = 1/2 the Jacobian at (0, 0) is [[0, f0], [-f0, -gamma]], eigenvalues
+theta and psi are the paper's (genbench/nets/dirac.py), so v is the paper's field: for the GAN
+v = (-psi f'(psi theta), theta f'(psi theta)), f(t) = -log(1 + exp(-t)). With R1 weight gamma and
+f0 = f'(0) = 1/2 the Jacobian at (0, 0) is [[0, -f0], [f0, -gamma]], eigenvalues
 -gamma/2 +- sqrt(gamma^2/4 - f0^2); an equilibrium is locally attracting when every real part is < 0.
 
 `field` evaluates exactly the gradients a simultaneous training step applies (GANModule.game_gradients)
@@ -116,8 +116,12 @@ def eigenvalues(gan, point=(0.0, 0.0)) -> list[complex]:
     return sorted(values, key=lambda c: (-c.imag, -c.real))
 
 
+PORTRAIT_NOISE = 2001  # strata per arrow of a portrait: arrows show directions, 10x cheaper than N_NOISE
+
+
 def field_grid(gan, extent: float = 2.0, n: int = 21):
-    """(T, P, U, V): the field on an n x n grid over [-extent, extent]^2 (numpy arrays)."""
+    """(T, P, U, V): the field on an n x n grid over [-extent, extent]^2 (numpy arrays); for instance noise
+    the expectation over PORTRAIT_NOISE strata."""
     import numpy as np
 
     ticks = np.linspace(-extent, extent, n)
@@ -125,6 +129,7 @@ def field_grid(gan, extent: float = 2.0, n: int = 21):
     U, V = np.zeros_like(T), np.zeros_like(T)
     for i in range(n):
         for j in range(n):
-            v = field(gan, torch.tensor([T[i, j], P[i, j]], dtype=torch.float64)).detach()
+            point = torch.tensor([T[i, j], P[i, j]], dtype=torch.float64)
+            v = field(gan, point, n=PORTRAIT_NOISE if _noisy(gan) else None).detach()
             U[i, j], V[i, j] = float(v[0]), float(v[1])
     return T, P, U, V
