@@ -353,3 +353,59 @@ def test_the_pure_penalties_add_no_other_hook():
         assert reg.perturb(x, 0) is x
         d = LinearD()
         assert reg.wrap_discriminator(d) is d
+
+
+# ------------------------------------------------------------------------- R1/R2 reuse D's forward
+
+
+def _gan(regs):
+    from genbench.losses.ns import NonSaturatingLoss
+    from genbench.modules.gan import GANModule
+
+    g, d = mlp.build_generator((2,), 3, 16), mlp.build_discriminator((2,), 16)
+    sgd = {"name": "sgd", "lr": 0.1}
+    return GANModule(g, d, NonSaturatingLoss(), regs, z_dim=3, n_critic=1, opt_g=sgd, opt_d=sgd, max_steps=10,
+                     log_every=1)
+
+
+def _d_calls_and_grads(module, real, fake, recompute: bool):
+    """(D forwards in one d_objective, the penalties, D's parameter gradients of loss + penalties)."""
+    calls = []
+    hook = module.discriminator.register_forward_hook(lambda *_: calls.append(1))
+    if recompute:  # the path before sharing: every penalty runs D again on its own input
+        module.grad_at = set()
+    try:
+        _, total, penalties = module.d_objective(real, fake)
+    finally:
+        hook.remove()
+    grads = torch.autograd.grad(total, list(module.discriminator.parameters()))
+    return len(calls), {k: float(v) for k, v in penalties.items()}, grads
+
+
+@pytest.mark.parametrize("names", [("r1",), ("r2",), ("r1", "r2")])
+def test_r1_and_r2_take_the_input_gradient_of_the_losss_own_forward(names):
+    """R1/R2 differentiate the D(x) that D's loss already computed (GAN_stability's way): two D forwards per
+    D objective instead of 2 + one per penalty, and the same penalty and D gradient as running D again."""
+    regs = [{"r1": R1Penalty, "r2": R2Penalty}[n](weight=10.0) for n in names]
+    module = _gan(regs)
+    real, fake = torch.randn(32, 2), torch.randn(32, 2)
+    shared = _d_calls_and_grads(module, real, fake, recompute=False)
+    again = _d_calls_and_grads(_gan_like(module, regs), real, fake, recompute=True)
+    assert (shared[0], again[0]) == (2, 2 + len(names))
+    assert shared[1] == pytest.approx(again[1], rel=1e-6) and set(shared[1]) == set(names)
+    for a, b in zip(shared[2], again[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert not real.requires_grad and not fake.requires_grad  # the caller's batches are left alone
+
+
+def _gan_like(module, regs):
+    twin = _gan(regs)
+    twin.load_state_dict(module.state_dict())
+    return twin
+
+
+def test_r1_under_instance_noise_still_runs_d_at_the_clean_real_batch():
+    """D's loss sees a noisy real batch; R1 is taken at the clean one, so nothing is shared there."""
+    module = _gan([InstanceNoise(std=0.5, anneal_steps=0), R1Penalty(weight=10.0)])
+    calls, penalties, _ = _d_calls_and_grads(module, torch.randn(16, 2), torch.randn(16, 2), recompute=False)
+    assert calls == 3 and penalties["r1"] > 0

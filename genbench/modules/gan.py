@@ -22,6 +22,7 @@ from torch import nn
 
 from genbench.modules.base import GenerativeModule, ema_update_, grad_norm
 from genbench.modules.optim import make_optimizer
+from genbench.regs.grad import SharedForward
 from genbench.runs.config_checks import ORDERS, UPDATES
 
 
@@ -54,6 +55,7 @@ class GANModule(GenerativeModule):
         if ema_decay:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.loss, self.regs = loss, list(regs)
+        self.grad_at = {side for reg in self.regs for side in reg.grad_at}  # D inputs whose forward R1/R2 reuse
         self.n_critic = n_critic
         self.opt_cfg = {"g": dict(opt_g), "d": dict(opt_d)}
         self.ema_decay, self.ema_start = ema_decay, ema_start
@@ -107,13 +109,20 @@ class GANModule(GenerativeModule):
         batch plus every regularizer's `d_penalty`. Returns (loss, loss + penalties, {reg name: penalty}). `z`, the
         noise `fake` came from, is for objectives that read it (InfoGAN's codes); the GAN's does not."""
         real = self.real_view(real)
-        return self.with_d_penalties(self.d_loss(real, fake), real, fake)
+        if not self.grad_at:
+            return self.with_d_penalties(self.d_loss(real, fake), real, fake)
+        shared = SharedForward(self.discriminator, real, fake, self.grad_at)
+        with shared.recording():
+            loss = self.d_loss(shared.real, shared.fake)
+        return self.with_d_penalties(loss, shared.real, shared.fake, shared)
 
-    def with_d_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor):
-        """(loss, loss + every regularizer's `d_penalty`, {reg name: penalty})."""
+    def with_d_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor,
+                         discriminator: SharedForward | None = None):
+        """(loss, loss + every regularizer's `d_penalty`, {reg name: penalty}); `discriminator`: D with the loss's
+        outputs on `real`/`fake` kept, for penalties at those points."""
         total, penalties = loss, {}
         for reg in self.regs:
-            penalty = reg.d_penalty(self.discriminator, real, fake, self.g_step)
+            penalty = reg.d_penalty(discriminator or self.discriminator, real, fake, self.g_step)
             if penalty is not None:
                 total = total + penalty
                 penalties[reg.name] = penalty

@@ -16,6 +16,9 @@ class Regularizer:
     """No-op defaults; a subclass overrides the hook(s) its method needs."""
 
     name = "reg"
+    # batches ("real", "fake") whose input gradient d_penalty takes at D's own input: D's forward of the loss
+    # there is reused (regs/grad.py, SharedForward) instead of a second one
+    grad_at: tuple[str, ...] = ()
 
     def wrap_discriminator(self, discriminator: nn.Module) -> nn.Module:
         """Change D once, at build time (e.g. spectral normalization)."""

@@ -8,6 +8,7 @@ from genbench.regs.grad import input_grad_sq_norms
 
 class R1Penalty(Regularizer):
     name = "r1"
+    grad_at = ("real",)
 
     def __init__(self, weight: float = 10.0):
         self.weight = float(weight)

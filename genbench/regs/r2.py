@@ -7,6 +7,7 @@ from genbench.regs.r1 import R1Penalty
 
 class R2Penalty(R1Penalty):
     name = "r2"
+    grad_at = ("fake",)
 
     def d_penalty(self, discriminator, real, fake, step):
         return 0.5 * self.weight * self.penalty(discriminator, fake)
