@@ -13,7 +13,7 @@ from torch.nn.utils import parametrize
 
 from genbench.errors import ConfigError
 from genbench.nets import dcgan, mlp, resnet32
-from genbench.nets._layers import SplitDiscriminator
+from genbench.nets.layers import SplitDiscriminator
 from genbench.regs.gp import GradientPenalty
 from genbench.regs.minibatch_disc import MinibatchDiscrimination, MinibatchDiscriminationReg, MinibatchHead, pairwise_l1
 from genbench.regs.sn import SpectralNorm

@@ -11,7 +11,7 @@ from torch import nn
 from genbench import nets
 from genbench.errors import ConfigError
 from genbench.nets import dcgan, mlp, resnet32
-from genbench.nets._layers import norm2d, size_ladder
+from genbench.nets.layers import norm2d, size_ladder
 
 IMAGE_SHAPES = [(1, 28, 28), (3, 32, 32), (1, 32, 32), (3, 64, 64)]
 FAMILIES = {"dcgan": dcgan, "resnet32": resnet32}
@@ -135,7 +135,7 @@ def test_size_ladder():
 
 
 def test_available_families():
-    assert nets.available() == ["dcgan", "dirac", "mlp", "resnet32"]  # _layers is private
+    assert nets.available() == ["dcgan", "dirac", "mlp", "resnet32"]  # layers.py holds shared parts: no family
 
 
 def nets_cfg(**kw):
@@ -158,9 +158,9 @@ def test_build_nets_unknown_vector_family():
     assert "dcgan, dirac, mlp, resnet32" in str(err.value)
 
 
-def test_build_nets_private_module_is_not_a_family():
-    with pytest.raises(ConfigError, match="_layers"):
-        nets.build_nets(nets_cfg(image="_layers"), (3, 32, 32), Z_DIM)
+def test_build_nets_shared_parts_module_is_not_a_family():
+    with pytest.raises(ConfigError, match="'layers' is not a network"):
+        nets.build_nets(nets_cfg(image="layers"), (3, 32, 32), Z_DIM)
 
 
 def test_build_nets_picks_by_data_shape_and_passes_options():

@@ -124,7 +124,7 @@ def test_one_lens_step_through_the_module_matches_the_hand_gradient():
     opt = lens.configure_optimizer()
     calls = []
     hook = lens.net.register_forward_hook(lambda *args: calls.append(1))
-    lens.train_step(module, real, opt, will_log=True)
+    lens.train_step(module.reg_step(), real, opt, will_log=True)
     hook.remove()
     assert calls == []  # the lens step reused the forward of D's step on the same batch
     assert torch.allclose(lens.net.body[-1].bias, -0.1 * 0.5 * torch.tensor([1.0, 2.0]), atol=1e-7)
@@ -135,7 +135,7 @@ def test_one_lens_step_through_the_module_matches_the_hand_gradient():
     assert stats["grad_norm/lens"] > 0
     module.g_step = 6  # annealed: no step
     before = [p.clone() for p in lens.parameters()]
-    lens.train_step(module, torch.randn(32, 2), opt, will_log=False)
+    lens.train_step(module.reg_step(), torch.randn(32, 2), opt, will_log=False)
     assert all(torch.equal(a, b) for a, b in zip(before, lens.parameters(), strict=True))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from genbench.errors import ConfigError
-from genbench.runs.config_checks import _number, _optimizer, _positive_int
+from genbench.runs.validate import is_number, optimizer, positive_int
 
 IMAGE_DATA = ("dequantize", "binarize")
 COVARIANCES = ("full", "diag")
@@ -23,21 +23,21 @@ def _choice(cfg: DictConfig, key: str, options: tuple[str, ...]) -> None:
 
 def _positive(cfg: DictConfig, key: str, example: str) -> None:
     value = OmegaConf.select(cfg, key)
-    if not _number(value) or value <= 0:
+    if not is_number(value) or value <= 0:
         raise ConfigError(f"{key}={value!r} must be a positive number, e.g. {key}={example}")
 
 
 def check_density(cfg: DictConfig) -> None:
     family = cfg.model.family
     _choice(cfg, "model.image_data", IMAGE_DATA)
-    _optimizer(cfg, "model.opt")
+    optimizer(cfg, "model.opt")
     if family == "gmm":
-        _positive_int(cfg, "model.components")
+        positive_int(cfg, "model.components")
         _choice(cfg, "model.covariance", COVARIANCES)
         _choice(cfg, "model.fit", FITS)
         _positive(cfg, "model.min_std", "1e-3")
         decay = cfg.model.em_decay
-        if not _number(decay) or not 0.5 < decay <= 1:
+        if not is_number(decay) or not 0.5 < decay <= 1:
             raise ConfigError(f"model.em_decay={decay!r} must be in (0.5, 1] (stepwise EM's step size (t + 2)^-decay "
                               "converges for those), e.g. model.em_decay=0.6")
     else:
@@ -50,11 +50,11 @@ def check_density(cfg: DictConfig) -> None:
         _choice(cfg, "model.noise.covariance", COVARIANCES)
         _positive(cfg, "model.noise.min_std", "1e-3")
         for key in ("model.noise.components", "model.noise.em_iters", "model.nu", "model.sir.proposals"):
-            _positive_int(cfg, key)
+            positive_int(cfg, key)
     if OmegaConf.select(cfg, "metrics.toy_nll") is not None:
         for key in ("metrics.toy_nll.n", "metrics.toy_nll.grid"):
-            _positive_int(cfg, key)
+            positive_int(cfg, key)
         margin = cfg.metrics.toy_nll.margin
-        if not _number(margin) or margin < 0:
+        if not is_number(margin) or margin < 0:
             raise ConfigError(f"metrics.toy_nll.margin={margin!r} must be a number >= 0 (the grid's border around "
                               "the data), e.g. 2.0")

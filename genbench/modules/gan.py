@@ -22,6 +22,7 @@ from torch import nn
 
 from genbench.modules.base import GenerativeModule, ema_update_, grad_norm
 from genbench.modules.optim import make_optimizer
+from genbench.regs.base import RegStep
 from genbench.regs.grad import SharedForward
 from genbench.runs.config_checks import ORDERS, UPDATES
 
@@ -218,11 +219,17 @@ class GANModule(GenerativeModule):
                 return
             self._g_step(real, opt_g, will_log)
         for reg, opt in zip(self.reg_nets.values(), reg_opts, strict=True):
-            reg.train_step(self, real, opt, will_log)
+            reg.train_step(self.reg_step(), real, opt, will_log)
         self.g_step += 1
         self.stepped_generator = True
         self._update_ema()
         self._log_and_stop()
+
+    def reg_step(self) -> RegStep:
+        """What a regularizer's own update (reg=lens) may use of this step."""
+        return RegStep(g_step=self.g_step, loss=self.loss, discriminator=self.discriminator,
+                       discriminate=lambda x: self.discriminator(self._perturb(x)), fake_logits=self.fake_logits,
+                       backward=self.manual_backward, track=self._track)
 
     def _d_step(self, real: torch.Tensor, opt_d, will_log: bool) -> None:
         """One discriminator step (alternating updates, or a D-only step between simultaneous ones)."""

@@ -36,7 +36,7 @@ from torch import nn
 from genbench.callbacks.samples import Traversal
 from genbench.errors import ConfigError
 from genbench.modules.gan import GANModule, build_parts
-from genbench.nets._layers import SplitDiscriminator
+from genbench.nets.layers import SplitDiscriminator
 
 
 class LatentCodes:

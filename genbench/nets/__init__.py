@@ -3,7 +3,7 @@ with `build_generator(shape, z_dim, width, norm)` and `build_discriminator(shape
 `model.nets.image=<module>` or `model.nets.vector=<module>` picks it by file name, so a new family is
 one new file. A `model.nets.init` dict is passed to both builders as keyword arguments (family-specific).
 
-Discriminators of the mlp, dcgan and resnet32 families subclass `_layers.SplitDiscriminator`, the "features,
+Discriminators of the mlp, dcgan and resnet32 families subclass `layers.SplitDiscriminator`, the "features,
 then head" contract: `features(x)` is everything before the final layer, flattened to (N, A); `feature_dim` is A;
 `head(h)` applies the final layer (`final` names it) to give the (N,) logits, and forward(x) = head(features(x));
 `replace_head(module)` swaps in a module from (N, A) features to logits. Regularizers that change D's last layer
@@ -18,7 +18,13 @@ from genbench.errors import ConfigError
 
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    """The network families: the modules here with both builders (layers.py holds shared parts, no family)."""
+    names = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return sorted(n for n in names if _is_family(importlib.import_module(f"{__name__}.{n}")))
+
+
+def _is_family(module) -> bool:
+    return callable(getattr(module, "build_generator", None)) and callable(getattr(module, "build_discriminator", None))
 
 
 def family(name: str, key: str):

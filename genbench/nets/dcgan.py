@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from genbench.nets._layers import SplitDiscriminator, norm2d, size_ladder
+from genbench.nets.layers import SplitDiscriminator, norm2d, size_ladder
 
 DEFAULT_WIDTH = 64
 

@@ -6,7 +6,7 @@ import math
 
 from torch import nn
 
-from genbench.nets._layers import SplitDiscriminator
+from genbench.nets.layers import SplitDiscriminator
 
 DEFAULT_WIDTH = 128
 

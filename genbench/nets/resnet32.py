@@ -12,7 +12,7 @@ import math
 from torch import nn
 from torch.nn import functional as F
 
-from genbench.nets._layers import SplitDiscriminator, norm2d, size_ladder
+from genbench.nets.layers import SplitDiscriminator, norm2d, size_ladder
 
 DEFAULT_WIDTH = 256  # generator channels; the discriminator uses half
 

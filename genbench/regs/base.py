@@ -8,6 +8,9 @@ and its optimizer state is checkpointed with D's and G's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -62,6 +65,22 @@ class Regularizer:
         """nn.Module regularizers only: the optimizer of their own parameters."""
         return None
 
-    def train_step(self, module, real: torch.Tensor, optimizer, will_log: bool) -> None:
-        """nn.Module regularizers only: their own update, after each generator step (before `module.g_step`
-        counts it), on the batch of that step; `optimizer` is `configure_optimizer()`'s, Lightning-wrapped."""
+    def train_step(self, step: RegStep, real: torch.Tensor, optimizer, will_log: bool) -> None:
+        """nn.Module regularizers only: their own update, after each generator step (before the generator step is
+        counted), on the batch of that step; `optimizer` is `configure_optimizer()`'s, Lightning-wrapped; `step`
+        is what they may use of the GAN's step."""
+
+
+@dataclass(frozen=True)
+class RegStep:
+    """The narrow view of the GAN's step a regularizer with its own update gets (reg=lens), instead of the module:
+    the generator step, D's loss, D as its loss sees an input (every `perturb` applied), D's logits on the step's
+    fake batch, the backward pass (Lightning's, for precision and DDP) and the statistics logger."""
+
+    g_step: int
+    loss: object
+    discriminator: nn.Module
+    discriminate: Callable[[torch.Tensor], torch.Tensor]
+    fake_logits: torch.Tensor
+    backward: Callable[[torch.Tensor], None]
+    track: Callable[[str, torch.Tensor], None]

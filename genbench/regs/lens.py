@@ -52,9 +52,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from genbench.errors import ConfigError
-from genbench.modules.gan import grad_norm
+from genbench.modules.base import grad_norm
 from genbench.modules.optim import make_optimizer
-from genbench.regs.base import Regularizer
+from genbench.regs.base import RegStep, Regularizer
 
 ADVERSARIAL = ("flip", "negate")
 DEFAULT_WIDTH = {"image": 32, "vector": 64}
@@ -162,24 +162,22 @@ class Lens(Regularizer, nn.Module):
     def configure_optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(self.opt_cfg, self.parameters())
 
-    def train_step(self, module, real: torch.Tensor, optimizer, will_log: bool) -> None:
-        lam = self.strength(module.g_step)
-        module._track("reg/lens/lambda", torch.tensor(lam))
-        if module.g_step >= self.anneal_steps:
-            module._track("reg/lens/distortion", torch.zeros(()))
+    def train_step(self, step: RegStep, real: torch.Tensor, optimizer, will_log: bool) -> None:
+        lam = self.strength(step.g_step)
+        step.track("reg/lens/lambda", torch.tensor(lam))
+        if step.g_step >= self.anneal_steps:
+            step.track("reg/lens/distortion", torch.zeros(()))
             return
-        discriminator = module.discriminator
-        discriminator.requires_grad_(False)
+        step.discriminator.requires_grad_(False)
         lensed = self._lens_of(real)
-        d_lensed = discriminator(module._perturb(lensed))
-        total, adv, rec = lens_objective(module.loss, d_lensed, module.fake_logits, lensed, real, lam,
+        total, adv, rec = lens_objective(step.loss, step.discriminate(lensed), step.fake_logits, lensed, real, lam,
                                          self.adversarial)
         optimizer.zero_grad(set_to_none=True)
-        module.manual_backward(total)
-        discriminator.requires_grad_(True)
+        step.backward(total)
+        step.discriminator.requires_grad_(True)
         if will_log:
-            module._track("grad_norm/lens", grad_norm(self))
+            step.track("grad_norm/lens", grad_norm(self))
         optimizer.step()
-        module._track("reg/lens/adv", adv)
-        module._track("reg/lens/rec", rec)
-        module._track("reg/lens/distortion", (lensed - real).detach().flatten(1).norm(dim=1).mean())
+        step.track("reg/lens/adv", adv)
+        step.track("reg/lens/rec", rec)
+        step.track("reg/lens/distortion", (lensed - real).detach().flatten(1).norm(dim=1).mean())

@@ -34,7 +34,7 @@ Choices:
 - order with spectral normalization: this wrapper replaces D's final layer. When D's final layer is already
   spectrally normalized (reg=[sn,minibatch_disc]) the new layers (T and the final linear map) get the same
   normalization; with reg=[minibatch_disc,sn] sn normalizes them itself. Both orders give the same structure.
-Needs a family with the features/head split (mlp, dcgan, resnet32; see genbench/nets/_layers.py); dirac has none.
+Needs a family with the features/head split (mlp, dcgan, resnet32; see genbench/nets/layers.py); dirac has none.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 
 from genbench.errors import ConfigError
-from genbench.nets._layers import SplitDiscriminator
+from genbench.nets.layers import SplitDiscriminator
 from genbench.regs.base import Regularizer
 
 SIGN_CHUNK = 2 ** 21  # floats in one chunk of the backward's sign tensor

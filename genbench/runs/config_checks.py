@@ -15,8 +15,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from genbench.errors import ConfigError
-from genbench.modules import optim
 from genbench.runs.moved_keys import moved_message, new_key
+from genbench.runs.validate import is_number, optimizer, positive_int
 
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
@@ -110,16 +110,6 @@ class SchedulerCheck(Callback):
             sys.exit(2)
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}={value!r} must be a whole number >= 1")
-
-
-def _optimizer(cfg: DictConfig, key: str) -> None:
-    optim.check(OmegaConf.select(cfg, key), key)
-
-
 def _infogan_codes(cfg: DictConfig) -> None:
     """model.codes of model=infogan (genbench/modules/infogan.py)."""
     codes = cfg.model.get("codes")
@@ -139,7 +129,7 @@ def _infogan_codes(cfg: DictConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(f"model.codes.{key}={value!r} must be a number >= 0")
     for key in ("q_hidden", "traversal_steps"):
-        _positive_int(cfg, f"model.codes.{key}")
+        positive_int(cfg, f"model.codes.{key}")
 
 
 def _group_options(group: str, family: str) -> list[str]:
@@ -187,9 +177,9 @@ def _check_family(cfg: DictConfig) -> str:
 
 
 def _check_gan(cfg: DictConfig) -> None:
-    _positive_int(cfg, "model.n_critic")
-    _optimizer(cfg, "model.opt_g")
-    _optimizer(cfg, "model.opt_d")
+    positive_int(cfg, "model.n_critic")
+    optimizer(cfg, "model.opt_g")
+    optimizer(cfg, "model.opt_d")
     decay = cfg.model.ema.decay
     if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
         raise ConfigError(f"model.ema.decay={decay!r} must be in (0, 1), e.g. 0.999, or null for no EMA")
@@ -201,18 +191,14 @@ def _check_gan(cfg: DictConfig) -> None:
                           "d_norm out (resnet32's default: none) or give model.nets.d_norm=none or layer")
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_vae(cfg: DictConfig) -> None:
     m = cfg.model
     if OmegaConf.select(cfg, "dataset.image_size") is None:
         raise ConfigError(f"model={m.name} trains on images: choose dataset=mnist, fashion_mnist, cifar10 or "
                           f"folder (dataset={cfg.dataset.name} holds vectors)")
-    _positive_int(cfg, "model.k")
-    _optimizer(cfg, "model.opt")
-    if not _number(m.beta) or m.beta < 0:
+    positive_int(cfg, "model.k")
+    optimizer(cfg, "model.opt")
+    if not is_number(m.beta) or m.beta < 0:
         raise ConfigError(f"model.beta={m.beta!r} must be a number >= 0 (1: the VAE's ELBO)")
     if cfg.loss.get("_target_", "").endswith(".IWAE") and m.beta != 1:
         raise ConfigError(f"model.beta={m.beta} weighs the rate in the ELBO; loss=iwae has no beta: use loss=elbo "
@@ -220,7 +206,7 @@ def _check_vae(cfg: DictConfig) -> None:
     if m.likelihood.name not in LIKELIHOODS:
         raise ConfigError(f"model.likelihood.name={m.likelihood.name!r}: choose one of {', '.join(LIKELIHOODS)}")
     sigma = m.likelihood.get("sigma")
-    if sigma is not None and (not _number(sigma) or sigma <= 0):
+    if sigma is not None and (not is_number(sigma) or sigma <= 0):
         raise ConfigError(f"model.likelihood.sigma={sigma!r} must be a positive number, or null (learned)")
     if m.nets.arch not in VAE_ARCHS:
         raise ConfigError(f"model.nets.arch={m.nets.arch!r}: choose one of {', '.join(VAE_ARCHS)}")
@@ -230,12 +216,12 @@ def _check_vae(cfg: DictConfig) -> None:
         if (not milestones or not all(isinstance(v, int) and v > 0 for v in milestones)
                 or list(milestones) != sorted(set(milestones))):
             raise ConfigError(f"model.lr_schedule.milestones={milestones!r} must be increasing generator steps > 0")
-        if not _number(gamma) or not 0 < gamma <= 1:
+        if not is_number(gamma) or not 0 < gamma <= 1:
             raise ConfigError(f"model.lr_schedule.gamma={gamma!r} must be in (0, 1]")
     for name in ("elbo", "nll"):
         for key in ("n", "k", "rows", "batch_size"):
             if OmegaConf.select(cfg, f"metrics.{name}.{key}") is not None:
-                _positive_int(cfg, f"metrics.{name}.{key}")
+                positive_int(cfg, f"metrics.{name}.{key}")
 
 
 def _moved_keys(cfg: DictConfig) -> None:
@@ -261,21 +247,21 @@ def _sample_minimums(cfg: DictConfig) -> None:
                               "FID is biased by n): choose eval.n=2 or more, e.g. eval.n=2500")
         if kind == "KID":
             for key in ("subsets", "subset_size"):
-                _positive_int(cfg, f"metrics.{name}.{key}")
+                positive_int(cfg, f"metrics.{name}.{key}")
             if min(n, metric.subset_size) < 2:
                 key, value = ("eval.n", n) if n < 2 else (f"metrics.{name}.subset_size", metric.subset_size)
                 raise ConfigError(f"{key}={value} is too few for metrics={name}: KID's unbiased estimator leaves "
                                   f"out the diagonal and needs subsets of at least 2 samples: choose {key}=2 or more")
         if kind == "PRDC":
             for key in ("k_pr", "k_dc"):
-                _positive_int(cfg, f"metrics.{name}.{key}")
+                positive_int(cfg, f"metrics.{name}.{key}")
             k = max(metric.k_pr, metric.k_dc)
             if n <= k:
                 raise ConfigError(f"eval.n={n} is too few for metrics={name}: its k-NN balls (k = {k}) need more "
                                   f"than k samples: choose eval.n={k + 1} or more, or a smaller "
                                   f"metrics.{name}.k_pr/k_dc")
         if kind == "InceptionScore":
-            _positive_int(cfg, f"metrics.{name}.splits")
+            positive_int(cfg, f"metrics.{name}.splits")
             shuffle = metric.get("shuffle", False)
             if not isinstance(shuffle, bool):
                 raise ConfigError(f"metrics.{name}.shuffle={shuffle!r}: choose false (splits in sampling order, as "
@@ -288,14 +274,14 @@ def _check_ebm(cfg: DictConfig) -> None:
     if m.init not in EBM_INITS:
         raise ConfigError(f"model.init={m.init!r}: choose data (contrastive divergence), noise (short-run chains) "
                           "or buffer (persistent chains in a replay buffer)")
-    _positive_int(cfg, "model.langevin.steps")
+    positive_int(cfg, "model.langevin.steps")
     step, noise = m.langevin.step_size, m.langevin.get("noise")
-    if not _number(step) or step <= 0:
+    if not is_number(step) or step <= 0:
         raise ConfigError(f"model.langevin.step_size={step!r} must be a positive number, e.g. 0.01")
-    if noise is not None and (not _number(noise) or noise < 0):
+    if noise is not None and (not is_number(noise) or noise < 0):
         raise ConfigError(f"model.langevin.noise={noise!r} must be a number >= 0, or null for sqrt(2 step_size)")
     for key in ("alpha", "data_noise"):
-        if not _number(m[key]) or m[key] < 0:
+        if not is_number(m[key]) or m[key] < 0:
             raise ConfigError(f"model.{key}={m[key]!r} must be a number >= 0")
     steps = m.sample.steps
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -303,9 +289,9 @@ def _check_ebm(cfg: DictConfig) -> None:
     if m.sample.start not in ("noise", "buffer"):
         raise ConfigError(f"model.sample.start={m.sample.start!r}: choose noise or buffer")
     if m.init == "buffer":
-        _positive_int(cfg, "model.buffer.size")
+        positive_int(cfg, "model.buffer.size")
         reinit, batch = m.buffer.reinit, cfg.dataset.batch_size
-        if not _number(reinit) or not 0 <= reinit <= 1:
+        if not is_number(reinit) or not 0 <= reinit <= 1:
             raise ConfigError(f"model.buffer.reinit={reinit!r} must be a probability in [0, 1], e.g. 0.05")
         if isinstance(batch, int) and m.buffer.size < batch:
             raise ConfigError(f"model.buffer.size={m.buffer.size} holds fewer chains than a batch "
@@ -313,7 +299,7 @@ def _check_ebm(cfg: DictConfig) -> None:
     elif m.sample.start == "buffer":
         raise ConfigError(f"model.sample.start=buffer reads the replay buffer, but model.init={m.init} keeps none: "
                           "use model.init=buffer or model.sample.start=noise")
-    _optimizer(cfg, "model.opt")
+    optimizer(cfg, "model.opt")
     world = int(cfg.hardware.devices) * int(cfg.hardware.get("num_nodes", 1) or 1)
     if world > 1:
         raise ConfigError(f"model={m.name} trains in one process (its replay buffer and chains are not shared "
@@ -337,9 +323,9 @@ def check_config(cfg: DictConfig) -> None:
                           "(numpy's seeds are 32-bit)")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                 "eval.every", "eval.n", "dataset.batch_size", "hardware.devices"):
-        _positive_int(cfg, key)
+        positive_int(cfg, key)
     if family not in ("ebm", *DENSITY_FAMILIES):  # no latent: samples start in data space, or a density's
-        _positive_int(cfg, "model.z_dim")
+        positive_int(cfg, "model.z_dim")
     _sample_minimums(cfg)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
