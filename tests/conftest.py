@@ -143,4 +143,14 @@ def pytest_collection_modifyitems(config, items):
                 return i
         return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
 
-    items.sort(key=rank)  # stable: file order within each rank
+    def group(item) -> str:
+        marker = item.get_closest_marker("xdist_group")
+        return marker.args[0] if marker else ""
+
+    # A group's tests stay together, at its first member's rank: pytest tears a module-scoped fixture down when
+    # the next test on the worker comes from another module, and the next member would compute it again.
+    group_rank: dict[str, int] = {}
+    for item in items:
+        if group(item):
+            group_rank[group(item)] = min(group_rank.get(group(item), rank(item)), rank(item))
+    items.sort(key=lambda item: (group_rank.get(group(item), rank(item)), group(item)))  # stable: file order
