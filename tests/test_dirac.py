@@ -163,7 +163,7 @@ def study(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dirac")
     sweep = root / "sweep"
     # a coarser arrow grid in the portraits keeps the test fast; it changes no number
-    proc = run_genbench(["-m", "experiment=mescheder2018/dirac_methods", f"hydra.sweep.dir={sweep}",
+    proc = run_genbench(["-m", "experiment=mescheder2018/dirac_methods", "logger=none", f"hydra.sweep.dir={sweep}",
                          "metrics.dirac.grid=9"], cwd=root, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep

@@ -77,8 +77,8 @@ def test_every_row_states_its_setup_which_its_full_recipe_meets_and_the_smoke_bu
 def test_smoke_variants_of_every_table_run_and_genbench_table_prints_them(tmp_path):
     """All rows of the three tables, smoke budget, on the CIFAR-10 stand-in (CIFAR-10 files are absent here)."""
     result = run_genbench(["-m", f"experiment={','.join(ROWS)}", "budget=smoke", "dataset=cifar10_standin",
-                           "train.max_steps=4", "eval.every=4", "hardware.threads=1", "hydra.sweep.dir=smoke",
-                           "eval.cache_dir=cache"], tmp_path, timeout=600)
+                           "train.max_steps=4", "logger=csv", "eval.every=4", "hardware.threads=1",
+                           "hydra.sweep.dir=smoke", "eval.cache_dir=cache"], tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = [table.read_job(j) for j in table.find_jobs(tmp_path / "smoke")]
     assert len(jobs) == len(ROWS) and all(j["status"] == "completed" for j in jobs)

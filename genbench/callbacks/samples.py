@@ -60,10 +60,7 @@ class SampleImages(pl.Callback):
         else:
             _say_outside(path, scatter_png(samples, data.real_samples(n), path, f"{data.dataset.__class__.__name__}, "
                                            f"generator step {module.g_step}"))
-        paths = [path, *self._write_traversals(module, data)]
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(key="samples", images=[str(p) for p in paths], step=module.g_step)
+        self._write_traversals(module, data)  # W&B: genbench/callbacks/wandb_figures.py logs every picture
 
     def _write_traversals(self, module, data) -> list[Path]:
         if not hasattr(module, "traversals"):

@@ -69,10 +69,6 @@ class VAEImages(pl.Callback):
                               row_labels=[f"z{d}" for d in order.tolist()])
         finally:
             module.train(was_training)
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(key="reconstructions", images=[str(recon_path)], step=module.g_step)
-                logger.log_image(key="traversals", images=[str(traversal_path)], step=module.g_step)
         return [recon_path, traversal_path]
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:

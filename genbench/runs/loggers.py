@@ -9,9 +9,47 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str | None,
+def wandb_identity(cfg: DictConfig) -> tuple[str, list[str]]:
+    """A readable W&B run name and its tags. A paper-table row (`study:` in its experiment): `<paper>/<row>/s<seed>`,
+    tagged paper, row and seed (a Dirac-GAN study cell: its method and update scheme); any other run:
+    `<model>-<regs>-<dataset>-s<seed>`, tagged model, dataset, seed and each regularizer. logger.wandb.tags are
+    added to these."""
+    study = cfg.get("study") or {}
+    seed = f"seed={cfg.seed}"
+    row = study.get("row") or study.get("method")  # the Dirac-GAN study: a method under an update scheme
+    if study.get("name") and row:
+        cell = f"{row}, {study.scheme}" if study.get("scheme") else str(row)
+        name = f"{study.name}/{cell}/s{cfg.seed}"
+        tags = [f"paper={study.name}", f"row={row}", seed, *([f"scheme={study.scheme_key}"] if study.get("scheme_key")
+                                                             else [])]
+    else:
+        model = OmegaConf.select(cfg, "model.name", default="model")
+        regs = [str(r) for r in (cfg.get("reg") or {})]
+        name = "-".join([str(model), *regs, str(cfg.dataset.name), f"s{cfg.seed}"])
+        tags = [f"model={model}", f"dataset={cfg.dataset.name}", seed, *(f"reg={r}" for r in regs)]
+    return name, tags
+
+
+def wandb_logger(loggers: list):
+    """The run's W&B logger, or None."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    return next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
+
+
+def finish_wandb(loggers: list, summary: dict) -> None:
+    """Put the run's headline numbers (the final metrics, status, steps) in the W&B run's summary, then close it."""
+    logger = wandb_logger(loggers)
+    if logger is None:
+        return
+    logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+    logger.experiment.finish()
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, overrides: str, wandb_id: str | None,
                   group: str | None = None) -> list:
-    """`group` (a sweep's folder name) gathers the jobs of one sweep in W&B unless logger.wandb.group is set."""
+    """`overrides` (the job's command-line overrides) become the W&B run's notes; `group` (a sweep's folder name)
+    gathers the jobs of one sweep in W&B unless logger.wandb.group is set."""
     loggers = []
     chosen = cfg.get("logger") or {}
     if "csv" in chosen:
@@ -24,11 +62,16 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, wandb_id: str |
         # the whole process, which would silently turn the next job of a sweep offline too.
         os.environ["WANDB_MODE"] = w.mode
         os.environ.setdefault("WANDB_SILENT", "true")
-        loggers.append(WandbLogger(
-            save_dir=str(run_dir), project=w.project, entity=w.entity, group=w.group or group, tags=list(w.tags),
-            name=run_name, id=wandb_id, resume="allow" if wandb_id else None,
+        name, tags = wandb_identity(cfg)
+        logger = WandbLogger(
+            save_dir=str(run_dir), project=w.project, entity=w.entity, group=w.group or group,
+            tags=[*tags, *w.tags], name=name, notes=overrides, id=wandb_id, resume="allow" if wandb_id else None,
             offline=w.mode == "offline", config=OmegaConf.to_container(cfg, resolve=True),
-        ))
+        )
+        # Lightning passes anonymous=None, which wandb >= 0.19 warns about on every run ("The anonymous setting
+        # has no effect"); leaving it out is what wandb asks for.
+        logger._wandb_init.pop("anonymous", None)
+        loggers.append(logger)
     return loggers
 
 

@@ -23,6 +23,7 @@ from genbench.callbacks.preemption import StopOnSignal
 from genbench.callbacks.progress import TrainingProgress
 from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
+from genbench.callbacks.wandb_figures import WandbFigures
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
 from genbench.metrics.choice import choose_for
@@ -37,7 +38,7 @@ from genbench.parallel.launch import (
     requested_world_size,
 )
 from genbench.runs.checkpoint_io import allowed_globals
-from genbench.runs.loggers import build_loggers
+from genbench.runs.loggers import build_loggers, finish_wandb, wandb_logger
 from genbench.runs.record import RunRecord, environment_device
 from genbench.runs.reproducibility import determinism
 from genbench.runs.resume import check_checkpoint, config_identity
@@ -65,7 +66,7 @@ class RunContext:
     output_dir: str
     overrides: list[str]
     multirun: bool
-    name: str                 # the W&B run name: the job's overrides, or "defaults"
+    name: str                 # the job's overrides, or "defaults" (the W&B run's notes)
     sweep: str | None = None  # the sweep folder's name (the W&B group) in a multirun
 
     @classmethod
@@ -197,12 +198,14 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         callbacks = [evaluator, SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed), last]
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
         callbacks.append(TrainingProgress(cfg.train.max_steps))
-        callbacks.append(StopOnSignal(last))  # SIGINT, SIGTERM, a scheduler's time limit: save at a step boundary
-        callbacks.append(RandomState(cfg.seed))  # last: restores the generators' states right before the first batch
         wandb_id = record.data.get("wandb_id") or _new_wandb_id()
         loggers = build_loggers(cfg, run_dir, ctx.name, wandb_id, group=ctx.sweep)
-        record.update(wandb_id=wandb_id if any("Wandb" in type(lg).__name__ for lg in loggers) else None,
-                      device=environment_device())
+        wandb = wandb_logger(loggers)
+        figures = WandbFigures(run_dir, wandb, (cfg.train.sample_every, cfg.eval.every)) if wandb else None
+        callbacks += [figures] if figures else []  # after the callbacks that draw
+        callbacks.append(StopOnSignal(last))  # SIGINT, SIGTERM, a scheduler's time limit: save at a step boundary
+        callbacks.append(RandomState(cfg.seed))  # last: restores the generators' states right before the first batch
+        record.update(wandb_id=wandb_id if wandb else None, device=environment_device())
         trainer = build_trainer(cfg, run_dir, loggers, callbacks)
         record.update(reproducibility=determinism(cfg))  # after build_trainer applied hardware.threads
         ckpt = str(folder.last_ckpt) if resume else None
@@ -217,11 +220,13 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
             log.error("%s", last.divergence_note(module.g_step))
         record.finish(status, module.g_step)
         log.info("run %s: %s after %d generator steps; outputs in %s", run_dir.name, status, module.g_step, run_dir)
-        _finish_wandb(loggers)
+        if figures and trainer.is_global_zero:
+            figures.log_new(module.g_step)  # what the final evaluation drew
+        final = evaluator.history[-1] if evaluator.history else {}
+        finish_wandb(loggers, {**final, "status": status, "generator_steps": module.g_step})
         if ranks is not None:
             ranks.join()
             ranks = None
-        final = evaluator.history[-1] if evaluator.history else {}
         if status == "diverged":  # no result: an Optuna search marks the trial failed
             return math.nan
         return final.get(evaluator.monitor) if evaluator.monitor else None
@@ -258,7 +263,3 @@ def _new_wandb_id() -> str:
     return os.urandom(4).hex()
 
 
-def _finish_wandb(loggers: list) -> None:
-    for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
-            logger.experiment.finish()
