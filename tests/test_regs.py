@@ -409,3 +409,20 @@ def test_r1_under_instance_noise_still_runs_d_at_the_clean_real_batch():
     module = _gan([InstanceNoise(std=0.5, anneal_steps=0), R1Penalty(weight=10.0)])
     calls, penalties, _ = _d_calls_and_grads(module, torch.randn(16, 2), torch.randn(16, 2), recompute=False)
     assert calls == 3 and penalties["r1"] > 0
+
+
+def test_r2_on_a_fake_batch_that_is_a_view_of_g_s_parameter():
+    """The Dirac generator returns theta.expand(...): under no_grad that view still says requires_grad, so it is
+    not shared, and R2 runs D again on a detached copy (it raised "not used in the graph" when taken as is)."""
+    from genbench.losses.minimax import MinimaxLoss
+    from genbench.modules.gan import GANModule
+    from genbench.nets import dirac
+
+    sgd = {"name": "sgd", "lr": 0.1}
+    module = GANModule(dirac.build_generator((1,), 1), dirac.build_discriminator((1,)), MinimaxLoss(),
+                       [R2Penalty(weight=0.3)], z_dim=1, n_critic=1, opt_g=sgd, opt_d=sgd, max_steps=1, log_every=1)
+    with torch.no_grad():
+        fake = module.generator(torch.zeros(4, 1))
+    _, total, penalties = module.d_objective(torch.zeros(4, 1, dtype=torch.float64), fake)
+    assert float(penalties["r2"]) == pytest.approx(0.5 * 0.3 * 1.0)  # ||grad_x (-psi x)||^2 = psi^2 = 1
+    total.backward()

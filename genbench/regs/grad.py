@@ -12,8 +12,8 @@ from genbench.parallel import distributed
 
 def input_grads(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """grad_x D(x) per sample, flattened to (N, -1), differentiable (create_graph) so a penalty trains D.
-    A leaf `x` that already requires grad is used as it is (a `SharedForward` may hold D(x) already)."""
-    if not (x.is_leaf and x.requires_grad):
+    When `discriminator` is a SharedForward that holds D(x) already, that output is differentiated."""
+    if not (isinstance(discriminator, SharedForward) and discriminator.holds(x)):
         x = x.detach().requires_grad_(True)
     out = discriminator(x)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
@@ -65,10 +65,12 @@ class SharedForward:
         finally:
             hook.remove()
 
+    def holds(self, x: torch.Tensor) -> bool:
+        """Whether D's output on this very tensor was kept."""
+        return id(x) in self.outputs and any(x is y for y in self.inputs)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if id(x) in self.outputs and any(x is y for y in self.inputs):
-            return self.outputs[id(x)]
-        return self.discriminator(x)
+        return self.outputs[id(x)] if self.holds(x) else self.discriminator(x)
 
     def __getattr__(self, name: str):
         return getattr(self.discriminator, name)
