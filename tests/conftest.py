@@ -125,6 +125,7 @@ def _starts_a_process(item) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     """End-to-end tests marked `slow`; longest first; and the tests sharing a module-scoped fixture (a study, a
     SLURM sweep) on one worker (`--dist loadgroup`, pyproject's addopts), so that the fixture is computed once,
