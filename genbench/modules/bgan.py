@@ -1,51 +1,8 @@
-"""Mixed batches and a symmetric discriminator: BGAN and M-BGAN (Lucas, Tallec, Verbeek & Ollivier, "Mixed
-batches and symmetric discriminators for GAN training", ICML 2018, arXiv 1806.07185).
-
-D no longer scores samples one at a time: it sees one batch mixing real and generated samples in a random
-proportion and predicts the proportion of real ones, so it can judge the batch's statistics (a generator that
-drops modes gives batches whose spread differs from the data's) rather than each sample alone.
-
-Mixed batch ("batch smoothing"). Per step: p ~ U[0, 1]; each of the n positions takes the step's real
-sample with probability p, else the generated one (so the count of real samples, k, is uniform on 0..n):
-    B = (b_1..b_n),  b_i = x_i if u_i < p else G(z_i),  u_i ~ U[0, 1].
-D is trained on the cross-entropy between its prediction and p,
-    l(q, p) = -p log q - (1 - p) log(1 - q).
-Because l is linear in its target and B depends on p only through k, E[l(D(B), p)] = E[l(D(B), (k+1)/(n+2))]:
-predicting p is predicting the proportion k/n smoothed by the uniform prior, much as label smoothing does (for
-n = 1 the targets are 2/3 for a real sample and 1/3 for a fake one).
-
-Symmetric discriminator. Every layer of an ordinary D also sees a permutation-invariant statistic of
-the batch, rho = the batch mean of that layer's activations, so the network builds batch statistics of growing
-complexity. Here: after every stage of the family's body (each activation of mlp and dcgan, each residual
-block of resnet32) h_i <- h_i + Gamma(mean_j h_j), Gamma a learned linear map (a 1x1 convolution on feature
-maps). The family's final layer then gives one logit s_i per element: (s_i) is permutation-equivariant, and
-any mean of it is invariant to the order of the batch. (Concatenating rho to the next layer's input would be
-the other way to include it; the sum keeps the family's layer shapes and weights, and equals concatenation
-followed by the next linear layer whenever that layer's own weight can express Gamma's part.)
-
-The two places of averaging (what distinguishes BGAN from M-BGAN):
-    BGAN   (`model.mixed.average=output`): D(B) = sigmoid(mean_i s_i); loss l(D(B), p). The mean of the logits
-           is the final (linear) layer applied to the mean of the last features: averaging before the output.
-    M-BGAN (`model.mixed.average=loss`):   loss mean_i l(sigmoid(s_i), p): every element's output is a
-           prediction of p and the losses are averaged, an ensemble of predictors at no extra cost (the
-           authors found it by swapping the two by mistake, and it scored best).
-G's objective on a fresh mixed batch (its gradient flows through the generated elements):
-    loss=ns (default):  l(D(B), 1 - p), the non-saturating swap of targets (p = 0 gives -log D(B), NS-GAN's);
-    loss=minimax:       -l(D(B), p).
-Other losses have no mixed-batch form here (D's objective is a cross-entropy on p): build raises a
-ConfigError. Regularizers compose: `perturb` (instance noise) acts on the mixed batch; weight transforms
-(sn, clip) cover Gamma too; G penalties are unchanged; D penalties (gp, gp0, r1, r2, dragan) run on the
-batches they build themselves (interpolates, the real batch), where D's per-element logits are coupled across
-the batch, so they penalize that batch-coupled gradient field (as with reg=minibatch_disc).
-
-Provenance: the mixed batches, the proportion target, batch smoothing, statistics at every layer and the swap of
-averaging and loss are as the paper's abstract and published summaries state them; the paper's full text was not
-at hand when this was written, so U[0, 1] for p, independent positions, the additive form of rho and G's
-objectives are this implementation's reading, not checked line by line against it.
-
-Logged besides losses: `mixed/p_error`, the mean |prediction - p| of D on its training batches (BGAN:
-sigmoid(mean s); M-BGAN: mean sigmoid(s)): 0.25 for a D that cannot tell real from fake, near 0 for one that can.
-"""
+"""Mixed batches and a symmetric discriminator: BGAN and M-BGAN (Lucas, Tallec, Verbeek & Ollivier, ICML 2018).
+D sees one batch mixing real and generated samples in a random proportion p and predicts p (a cross-entropy on
+p); every stage of the family's body adds a learned map of the batch mean of its activations (the symmetric D).
+`model.mixed.average=output` (BGAN) averages the logits before the sigmoid, `=loss` (M-BGAN) averages each
+element's loss. The method, the choices genbench made and measured runs: docs/gan-methods.md."""
 
 from __future__ import annotations
 

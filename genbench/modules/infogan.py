@@ -1,29 +1,9 @@
-"""InfoGAN (Chen et al. 2016, arXiv:1606.03657): the GAN game plus a variational lower bound on the mutual
-information between latent codes c and the generated samples, so that each code comes to control one factor.
-
-- Latent: G's input is noise z (`model.z_dim`, 62 in the paper's MNIST run) followed by the codes c: each
-  categorical code one-hot, uniform over its K values (`model.codes.categorical=[10]`), and the continuous
-  codes Uniform(-1, 1) (`model.codes.continuous=2`).
-- Bound: L_I(G, Q) = E_{c ~ p(c), x ~ G(z, c)}[log Q(c | x)] + H(c) <= I(c; G(z, c)). H(c) is a constant
-  (log K per categorical code, log 2 per Uniform(-1, 1) code), so what is minimized is the cross-entropy
-  -E[log Q(c | x)], weighted per code kind: lambda_categorical * CE + lambda_continuous * Gaussian NLL.
-- Q: a factored distribution, a softmax per categorical code and a Gaussian per continuous code. Its head
-  (FC 128, batch norm, LeakyReLU 0.2, FC to Q's parameters, as in the authors' MNIST network) reads the
-  discriminator's body (`SplitDiscriminator.features`), so one body pass serves D's logits and Q.
-- Continuous codes: by default Q gives only the mean and the standard deviation is fixed at 1 (the authors'
-  MNIST launcher: `Uniform(1, fix_std=True)`), so the term is 0.5 (c - mu)^2 + const. With
-  `model.codes.learn_std=true` Q also gives log sigma; a learned sigma can shrink without bound, which makes
-  -log Q a differential entropy unbounded below, the reason the paper gives for a smaller lambda there.
-- Who minimizes the term: G and Q (min over G, Q of V(D, G) - lambda L_I). As in the authors' code, the Q head
-  belongs to the discriminator's network (a submodule of it: same optimizer, same checkpoint entry), and D's
-  objective carries the term too, computed on D's fake batch, so the shared body learns features Q can read;
-  G's objective carries it on G's fake batch. lambda = 1 for both kinds (the paper: "simply setting lambda to 1
-  is sufficient for discrete latent codes"; the authors' MNIST run uses 1 with the fixed unit sigma).
-
-Logged each step: reg/info_d, reg/info_g (the weighted cross-entropy in D's and G's objective), info/mi (the
-bound L_I on D's fake batch, nats) and info/q_accuracy (Q's categorical accuracy on that batch). Evaluation
-adds the infogan metric (genbench/metrics/infogan.py); samples/ gets one traversal picture per code.
-"""
+"""InfoGAN (Chen et al. 2016): the GAN game plus a variational lower bound on the mutual information between
+latent codes c (categorical: one-hot; continuous: Uniform(-1, 1)) and the samples, so that each code comes to
+control one factor. Q reads D's body (one pass serves D and Q) and gives a softmax per categorical code and a
+Gaussian per continuous one (fixed std 1 unless `model.codes.learn_std`); G and Q minimize
+lambda_categorical CE + lambda_continuous NLL. The method, genbench's choices and measured runs:
+docs/gan-methods.md."""
 
 from __future__ import annotations
 

@@ -1,47 +1,9 @@
-"""Tempered adversarial networks (Sajjadi, Parascandolo, Mehrjou & Schölkopf, ICML 2018, arXiv 1802.04374):
-a lens L between the real data and the discriminator, so the generator's side controls what D sees of the data.
-
-The paper's method (its lens, loss and schedule):
-- D never sees a real x, only L(x); fakes G(z) go to D unchanged. D's loss is the GAN's own, on (L(x), G(z)).
-- The lens minimizes  L_L = lambda * L_L^A + L_L^R,  with the adversarial term L_L^A ~ -L_D (the lens works
-  against D, pulling the real data towards what G makes) and the reconstruction term
-  L_L^R = E_x ||x - L(x)||_2^2, which keeps the lens from trivial maps (all zeros, or the fakes themselves).
-- lambda is annealed over generator steps t: lambda(t) = 1 - sin(pi t / (2K)) for t < K, 0 from K on; it
-  starts at 1, falls slowest at the start and the end (dlambda/dt = 0 at t = K), and once it is 0 the lens
-  only reconstructs, so its optimum is the identity: D then sees the real data itself.
-
-genbench's choices (the paper's text leaves them open or genbench generalizes them):
-- every loss: `adversarial: flip` (default) makes the lens minimize D's own loss with the two batches' roles
-  swapped, d_loss(real=D(G(z)), fake=D(L(x))): "D, call the lensed data fake". For the standard GAN that is
-  the non-saturating form of -L_D (gradient sigmoid(D(L(x))), alive when D is sure the data is real), the same
-  move as G's non-saturating loss; for a relativistic loss it is its own swap. `adversarial: negate` is the
-  literal L_L^A = -L_D = -d_loss(real=D(L(x)), fake=D(G(z))) (for the standard GAN its gradient
-  sigmoid(-D(L(x))) vanishes while D wins; for hinge and least squares it is unbounded below). D(G(z)) is
-  the generator step's (GANModule.g_objective keeps those logits, detached): only the lensed term depends on
-  the lens, and D's parameters get no gradient.
-- L_L^R is the squared L2 norm per sample (summed over coordinates / pixels), averaged over the batch, as
-  written; for a 28x28 image a 0.1 change in every pixel costs 7.84, so the lens stays a gentle distortion.
-- after annealing (t >= K) the lens is skipped: D sees x exactly and the lens stops training (its optimum
-  for lambda = 0 is the identity; skipping makes that exact and free). K = 0 turns the lens off.
-- the lens is a small residual network that starts as the exact identity: L(x) = x + r(x), r = an input
-  layer, `blocks` residual blocks and an output layer initialized to zero; ReLU, no normalization. Images:
-  r works at half resolution (4x4 stride-2 convolution to `width` channels, 3x3 convolutions, 4x4 stride-2
-  transposed convolution back), ~6x cheaper on CPU than full-resolution 3x3 convolutions of half the width;
-  vectors: linear layers of `width` units.
-- its optimizer is G's (`opt: ${model.opt_g}`): the lens plays on the generator's side. It steps once per
-  generator step, after G, against the same D and on the same real batch as that step's D update, whose lens
-  forward pass (kept with its graph, handed to D detached) it reuses.
-- D sees the lensed batch through the other regularizers too: its penalties (gp, r1, ...) are taken at L(x),
-  the real data D sees, and instance noise is added after the lens.
-
-Why `reg=lens` and not `model=tempered`: the paper adds the lens to any GAN (DCGAN, LSGAN, WGAN-GP), as instance
-noise is added; as a regularizer it composes with every model recipe, loss and other regularizer
-(`model=wgan_gp reg=[gp,lens]`), where a model would fix one recipe. The Regularizer interface has the hooks a
-regularizer with a network of its own needs (setup, real_view, configure_optimizer, train_step).
-
-Logged (means over the log window): reg/lens/lambda, reg/lens/distortion (E ||L(x) - x||_2, 0 once skipped),
-reg/lens/rec (L_L^R), reg/lens/adv (L_L^A), grad_norm/lens.
-"""
+"""Tempered adversarial networks (Sajjadi et al., ICML 2018): a lens L(x) = x + r(x), starting as the identity,
+between the real data and D. It minimizes lambda(t) x an adversarial term (`adversarial=flip`: D's loss with
+the batches' roles swapped; `=negate`: -L_D) plus ||x - L(x)||^2, with lambda annealed from 1 to 0 over
+`anneal_steps` generator steps, after which the lens is skipped. It trains once per generator step through the
+narrow RegStep view of the GAN step, reusing the lens forward of that step's D update. The method, genbench's
+choices and measurements: docs/gan-methods.md."""
 
 from __future__ import annotations
 

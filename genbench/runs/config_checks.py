@@ -377,7 +377,7 @@ STRATEGIES = ("auto", "ddp")
 
 
 def _ranks(cfg: DictConfig) -> None:
-    """Several devices train with genbench's DDP (README: several devices); the global batch splits evenly."""
+    """Several devices train with genbench's DDP (docs/clusters.md); the global batch splits evenly."""
     hw = cfg.hardware
     if str(hw.strategy) not in STRATEGIES:
         raise ConfigError(f"hardware.strategy={hw.strategy!r}: choose auto (one device) or ddp (several; genbench "

@@ -55,7 +55,7 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 # Lightning's hint to prepend `srun` shows wherever SLURM is installed; genbench starts its local ranks itself.
 warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system")
 # GenDataModule resumes in-memory data at the exact batch (it counts them); image folders restart the epoch's
-# shuffle, as README says. Lightning's warning about non-resumable loaders would say less than that.
+# shuffle, as docs/runs.md says. Lightning's warning about non-resumable loaders would say less than that.
 warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
 
 
