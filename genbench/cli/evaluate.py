@@ -5,6 +5,9 @@ line's are added on top (e.g. `metrics=[modes] eval.n=10000`), the checkpoint's 
 when there is one) draws `eval.n` samples, and the results are appended to `<run dir>/eval.json`.
 `--real-vs-real` evaluates held-out real data (the test split) instead of generated samples: the floor
 of each metric under the same protocol.
+
+`genbench-eval --study heusel2017|is_blind_spots [overrides]` runs a metric sanity study on real images instead
+(no run folder; genbench/analysis/sanity, docs/metrics.md): its table, findings and figure.
 """
 
 from __future__ import annotations
@@ -146,23 +149,44 @@ def _which_samples(module, samples, real_vs_real: bool) -> str:
     return "ema" if getattr(module, "generator_ema", None) is not None else "raw"
 
 
+def _study(name: str, overrides: list[str], out: Path | None) -> int:
+    from genbench.analysis.sanity import studies
+    from genbench.analysis.sanity.table import render
+
+    result, folder = studies.run(name, overrides, out)
+    print(render(result))
+    print(f"results: {folder / 'results.json'} ({result['wall_time_s']} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genbench-eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", type=Path, help="a run folder (uses best.ckpt, else last.ckpt) or a .ckpt file")
+    parser.add_argument("target", nargs="?", help="a run folder (uses best.ckpt, else last.ckpt) or a .ckpt file")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. metrics=[modes] eval.n=10000")
     parser.add_argument("--real-vs-real", action="store_true",
                         help="evaluate the real test split against the training data: the metric's floor")
+    parser.add_argument("--study", metavar="NAME",
+                        help="a metric sanity study on real images, no run folder: heusel2017 or is_blind_spots")
+    parser.add_argument("--out", type=Path, help="--study: its folder (default outputs/studies/<study>-<dataset>)")
     args = parser.parse_intermixed_args(argv)  # options and overrides in any order
     from hydra.errors import HydraException
 
     try:
         from genbench.cli.added_keys import check_added_keys
 
-        refused = check_added_keys(args.overrides)
+        if args.study is not None:  # the first positional is an override then
+            overrides = [*([args.target] if args.target else []), *args.overrides]
+        else:
+            overrides = args.overrides
+        refused = check_added_keys(overrides)
         if refused:
             raise GenbenchError(refused)
-        entry = evaluate(args.target, args.overrides, args.real_vs_real)
+        if args.study is not None:
+            return _study(args.study, overrides, args.out)
+        if args.target is None:
+            raise GenbenchError("give a run folder or checkpoint to evaluate (or --study NAME for a sanity study)")
+        entry = evaluate(Path(args.target), args.overrides, args.real_vs_real)
     except GenbenchError as err:
         print(f"genbench-eval: error: {err}", file=sys.stderr)
         return 2

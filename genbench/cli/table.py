@@ -226,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep_dir.is_dir():
         print(f"genbench-table: error: {args.sweep_dir} is not a folder", file=sys.stderr)
         return 2
+    from genbench.analysis.sanity.studies import read as read_study
+
+    study = read_study(args.sweep_dir)
+    if study is not None:  # a metric sanity study's folder (genbench-eval --study)
+        from genbench.analysis.sanity.table import render
+
+        print(render(study))
+        return 0
     jobs = read_jobs(find_jobs(args.sweep_dir))
     if not jobs:
         print(f"genbench-table: error: no genbench jobs under {args.sweep_dir} (no .hydra/overrides.yaml); "
