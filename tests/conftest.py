@@ -125,18 +125,22 @@ def _starts_a_process(item) -> bool:
     return False
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
+def pytest_itemcollected(item):
+    """The tests sharing a module-scoped fixture (a study, a SLURM sweep) go to one worker (`--dist loadgroup`,
+    pyproject's addopts), so that the fixture is computed once, not once per worker. Marked as each test is
+    collected: pytest-xdist reads the markers in its own pytest_collection_modifyitems, which may run before
+    this file's."""
+    shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
+                    if defs and defs[-1].scope == "module" and defs[-1].baseid)
+    if shared:
+        item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))
+
+
 def pytest_collection_modifyitems(config, items):
-    """End-to-end tests marked `slow`; longest first; and the tests sharing a module-scoped fixture (a study, a
-    SLURM sweep) on one worker (`--dist loadgroup`, pyproject's addopts), so that the fixture is computed once,
-    not once per worker."""
+    """End-to-end tests marked `slow`; longest first, a group's tests together."""
     for item in items:
         if not item.get_closest_marker("slow") and _starts_a_process(item):
             item.add_marker(pytest.mark.slow)
-        shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
-                        if defs and defs[-1].scope == "module" and defs[-1].baseid)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))
 
     def rank(item) -> int:
         for i, name in enumerate(LONGEST_FIRST):
