@@ -375,6 +375,7 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
 def conditioning_overhead(net: Case, args, baseline_steps_per_s: float) -> dict:
     """The condition-number metric's cost at its default schedule: one evaluation (on the generator after a few
     steps) against the time of eval.every generator steps of the plain GAN."""
+    from genbench.metrics.base import EvalContext
     from genbench.metrics.conditioning import GeneratorConditioning
 
     cfg = compose_config(Case(net.name, (*net.overrides, *METHODS[BASELINE_METHOD]), 2, 0), args.threads, 2)
@@ -383,11 +384,10 @@ def conditioning_overhead(net: Case, args, baseline_steps_per_s: float) -> dict:
     data = make_datamodule(cfg, args.images)
     data.setup("fit")
     module = build_module(cfg, data.shape)
-    metric = GeneratorConditioning()
-    metric.module = module
-    metric(None, data.dataset)  # first call: torch.func compilation and allocations
+    metric, context = GeneratorConditioning(), EvalContext(module=module)
+    metric(None, data.dataset, context)  # first call: torch.func compilation and allocations
     start = time.perf_counter()
-    metric(None, data.dataset)
+    metric(None, data.dataset, context)
     seconds = time.perf_counter() - start
     return {"method": "conditioning logging", "net": net.name, "eval_s": seconds, "every": every,
             "overhead": seconds / (seconds + every / baseline_steps_per_s)}

@@ -66,6 +66,7 @@ from genbench.callbacks.checkpoint import LastCheckpoint  # noqa: E402
 from genbench.callbacks.evaluation import Evaluator  # noqa: E402
 from genbench.callbacks.samples import SampleImages  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
+from genbench.metrics.base import EvalContext  # noqa: E402
 from genbench.metrics.choice import Choice  # noqa: E402
 from genbench.metrics.nll import ImportanceSampledNLL  # noqa: E402
 from genbench.runs.train import build_module, build_trainer  # noqa: E402
@@ -174,9 +175,8 @@ def nll_module(args):
 def nll_genbench(module, data, args) -> tuple[float, float, float]:
     """(images x samples per second, estimate, cores used by others)."""
     metric = ImportanceSampledNLL(k=args.nll_k, n=args.nll_n, rows=args.rows)
-    metric.module = module
     t0 = CpuClock()
-    value = metric(None, data)["nll/value"]
+    value = metric(None, data, EvalContext(module=module))["nll/value"]
     elapsed, other = t0.until(CpuClock())
     return args.nll_n * args.nll_k / elapsed, value, other
 

@@ -11,6 +11,7 @@ import torch
 from conftest import read_json, run_genbench
 from torch import nn
 
+from genbench.metrics.base import EvalContext
 from genbench.metrics.conditioning import GeneratorConditioning, conditioning_stats, generator_jacobians
 from genbench.regs.jacobian_clamp import JacobianClamp
 
@@ -36,9 +37,9 @@ def test_metric_of_a_linear_generator_is_log_cond_of_its_metric_tensor(out_dim):
     a = np.random.default_rng(1).standard_normal((out_dim, z_dim)).astype(np.float32)
     g = linear_generator(a)
     metric = GeneratorConditioning(n_z=16)
-    metric.module = SimpleNamespace(sampler=g, z_dim=z_dim, device=torch.device("cpu"),
-                                    noise=lambda n, generator: torch.randn(n, z_dim, generator=generator))
-    result = metric(torch.zeros(1, out_dim), data=None)
+    module = SimpleNamespace(sampler=g, z_dim=z_dim, device=torch.device("cpu"),
+                             noise=lambda n, generator: torch.randn(n, z_dim, generator=generator))
+    result = metric(torch.zeros(1, out_dim), None, EvalContext(module=module))
     a64 = a.astype(np.float64)
     expected = np.log(np.linalg.cond(a64.T @ a64))
     assert result["conditioning/log_cond_mean"] == pytest.approx(expected, rel=1e-5)

@@ -106,10 +106,14 @@ def test_every_target_is_importable(cfg_for, group, option):
     # `_target_` names a class that exists and takes the YAML's arguments
     # eval.extractor=auto is resolved for the data when a run starts (genbench/metrics/defaults.py): name one here
     cfg = cfg_for(*family_model(group, option), f"{group}={option}", "eval.extractor=inception")
+    # ... and follows its contract: genbench/losses/base.py, regs/base.py, metrics/base.py
+    from genbench.losses.base import GANLoss
+    from genbench.metrics.base import Metric
+
     if group == "loss":
         loss = instantiate(cfg.loss)
         gan = cfg.loss.get("family", "gan") == "gan"
-        assert callable(loss.d_loss) and callable(loss.g_loss) if gan else callable(loss)
+        assert isinstance(loss, GANLoss) if gan else callable(loss)
         return
     entries = {k: v for k, v in (cfg.get(group) or {}).items() if OmegaConf.is_dict(v) and "_target_" in v}
     for name, entry in entries.items():
@@ -117,7 +121,18 @@ def test_every_target_is_importable(cfg_for, group, option):
         if group == "reg":
             assert isinstance(obj, Regularizer), name
         else:
-            assert callable(obj) and hasattr(obj, "applies") and obj.headline.startswith(f"{name}/")
+            assert isinstance(obj, Metric) and obj.headline.startswith(f"{name}/")
+            assert not hasattr(obj, "module") and not hasattr(obj, "output_dir")  # the EvalContext brings those
+
+
+@pytest.mark.parametrize("option", ["ring8", "grid25", "circle", "swissroll", "cifar10_standin", "dirac"])
+def test_datasets_follow_the_dataset_contract(cfg_for, option):
+    from genbench.data.base import Dataset
+
+    cfg = cfg_for(f"dataset={option}", *(["model=dirac_gan"] if option == "dirac" else []))
+    dataset = instantiate(cfg.dataset, seed=0, _convert_="all")
+    assert isinstance(dataset, Dataset)
+    assert tuple(dataset.shape) == tuple(dataset.load("train").shape[1:])
 
 
 # --------------------------------------------------------------------------------------- the recipes

@@ -16,6 +16,7 @@ from torch import nn
 
 from genbench.data.toy import Grid25, Ring8
 from genbench.density.mixture import BernoulliMixture, GaussianMixture
+from genbench.metrics.base import EvalContext
 from genbench.metrics.toy_nll import ToyNLL
 from genbench.modules.gmm import GMMModule
 from genbench.modules.nce import NCEDensity, Quadratic, SIRSampler, nce_loss
@@ -93,8 +94,7 @@ def test_toy_true_density_integrates_to_one_and_the_metric_scores_it_at_the_floo
         with torch.no_grad():
             gmm.mixture.means.copy_(toy.modes)
             gmm.mixture._set_scale(torch.diag_embed(torch.full((len(toy.modes), 2), toy.std)).double())
-        metric.module = gmm
-        out = metric(None, Data(toy))
+        out = metric(None, Data(toy), EvalContext(module=gmm))
         assert out["toy_nll/gap"] == pytest.approx(0.0, abs=1e-5) and out["toy_nll/log_z"] == pytest.approx(0, abs=1e-5)
         entropy = math.log(len(toy.modes)) + math.log(2 * math.pi * math.e * toy.std**2)  # separated modes
         assert out["toy_nll/floor"] == pytest.approx(entropy, abs=0.05)
@@ -110,8 +110,7 @@ def test_toy_true_density_integrates_to_one_and_the_metric_scores_it_at_the_floo
 
         device = torch.device("cpu")
 
-    metric.module = Shifted()
-    out = metric(None, Data(toy))
+    out = metric(None, Data(toy), EvalContext(module=Shifted()))
     assert out["toy_nll/c_quadrature"] == pytest.approx(-3.0, abs=1e-5)
     assert out["toy_nll/gap"] == pytest.approx(0.0, abs=1e-5)
     assert out["toy_nll/self_normalized"] == pytest.approx(out["toy_nll/floor"] - 0.5, abs=1e-5)

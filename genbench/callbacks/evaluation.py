@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 
 from genbench.callbacks import on_schedule
 from genbench.callbacks.checkpoint import save_atomic
+from genbench.metrics.base import EvalContext
 from genbench.metrics.choice import Choice
 from genbench.parallel import distributed
 from genbench.runs.run_dir import RunDir
@@ -76,20 +77,17 @@ class Evaluator(pl.Callback):
         extract features from each rank's share and rank 0 scores them all, other metrics see all samples on
         rank 0 (and only there; they call no collective)."""
         rank0 = trainer.is_global_zero
-        if getattr(metric, "wants_output_dir", False):  # it draws metrics/<name>_step_<N>.png
-            metric.output_dir = self.run_dir / "metrics" if rank0 else None
-            metric.step = module.g_step
-        if getattr(metric, "wants_module", False):  # it reads the generator itself (conditioning)
-            metric.module = module
+        context = EvalContext(module=module, output_dir=self.run_dir / "metrics" if rank0 else None,
+                              step=module.g_step, run_dir=self.run_dir if rank0 else None)
         if not distributed.active():
-            return metric(local, trainer.datamodule)
+            return metric(local, trainer.datamodule, context)
         if local is not None and hasattr(metric, "bank"):  # feature metrics: features from every rank
             parts = distributed.gather_to_rank0(metric.bank.features(local, trainer.datamodule))
             return metric.score(distributed.concat(parts), trainer.datamodule) if rank0 else None
         if local is not None and getattr(metric, "needs_samples", True) and "samples" not in gathered:
             parts = distributed.gather_to_rank0(local.cpu())
             gathered["samples"] = distributed.concat(parts).to(local.device) if rank0 else None
-        return metric(gathered.get("samples"), trainer.datamodule) if rank0 else None
+        return metric(gathered.get("samples"), trainer.datamodule, context) if rank0 else None
 
     def _record(self, trainer, row: dict) -> bool:
         """Rank 0: history, loggers, metrics.json; True when this row is the best so far (best.ckpt is due)."""

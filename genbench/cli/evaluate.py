@@ -116,11 +116,12 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
         samples = module.to_model_space(data.real_samples(n, "test"))
     else:
         samples = module.sample(n)
+    from genbench.metrics.base import EvalContext
+
+    context = EvalContext(module=module)  # no pictures: eval.json holds the numbers
     results: dict[str, float] = {}
     for metric in metrics:
-        if getattr(metric, "wants_module", False):  # metrics that read the generator itself (conditioning)
-            metric.module = module
-        results.update(metric(samples, data))
+        results.update(metric(samples, data, context))
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": str(ckpt),

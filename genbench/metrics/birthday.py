@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 from genbench.metrics.geometry_score import model_space
 
 
@@ -108,19 +109,16 @@ class BirthdayParadox:
     name = "birthday"
     headline = "birthday/support"
     higher_is_better = True
-    wants_output_dir = True
 
     def __init__(self, s: int = 400, pairs: int = 20, threshold: float = 0.2):
         if s < 2 or pairs < 1 or not threshold > 0:
             raise ValueError(f"birthday: s={s} must be >= 2, pairs={pairs} >= 1, threshold={threshold} > 0")
         self.s, self.pairs, self.threshold = int(s), int(pairs), float(threshold)
-        self.output_dir: Path | None = None
-        self.step: int | None = None
 
     def applies(self, data) -> bool:
         return True
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
+    def __call__(self, samples: torch.Tensor, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
         s = min(self.s, len(samples))
         x = model_space(samples)
         real_nn = median_nn_distance(model_space(data.real_samples(s)))
@@ -132,10 +130,10 @@ class BirthdayParadox:
         with_dup = sum(bool((dist[b * s:(b + 1) * s, b * s:(b + 1) * s] < cutoff).any()) for b in range(n_batches))
         support, lower = support_estimate(dup_pairs, len(x))
         pairs, pair_dist = closest_pairs(x[:s], self.pairs)
-        if self.output_dir is not None:
-            step = "final" if self.step is None else self.step
+        if context.output_dir is not None:
+            step = "final" if context.step is None else context.step
             pairs_png(samples[:s], pairs, pair_dist, cutoff, data.is_image,
-                      Path(self.output_dir) / f"birthday_step_{step}.png",
+                      Path(context.output_dir) / f"birthday_step_{step}.png",
                       f"{len(pairs)} closest pairs of s={s} samples, step {step} (red: < {self.threshold:g} x "
                       f"median real NN distance {real_nn:.3g})")
         return {

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.func import jacrev, jvp, vmap
 
+from genbench.metrics.base import NO_CONTEXT, EvalContext
+
 
 def generator_jacobians(generator: nn.Module, z: torch.Tensor, chunk_size: int | None = 16) -> torch.Tensor:
     """(B, out, z_dim) Jacobians of the flattened G(z_i) w.r.t. z_i, G in eval mode (restored afterwards).
@@ -71,25 +73,24 @@ def conditioning_stats(generator: nn.Module, z: torch.Tensor, eps: float = 1e-12
 class GeneratorConditioning:
     """`metrics=[conditioning]`: mean/std of the log condition number of J^T J at `n_z` latent points (lower is
     better). The points come from a fixed seed, so successive evaluations of a run use the same z. The metric
-    reads the generator, not the samples: it sets `wants_module`, and the Evaluator (and genbench-eval) hand
-    it the GANModule as `self.module` before the call; it uses the module's sampler (the EMA generator when
+    reads the generator, not the samples: the Evaluator (and genbench-eval) hand
+    it the GANModule in the EvalContext; it uses the module's sampler (the EMA generator when
     there is one)."""
 
     name = "conditioning"
     headline = "conditioning/log_cond_mean"
     higher_is_better = False
-    wants_module = True
 
     def __init__(self, n_z: int = 64, eps: float = 1e-12, seed: int = 0):
         self.n_z, self.eps, self.seed = int(n_z), float(eps), int(seed)
-        self.module = None
 
     def applies(self, data) -> bool:
         return True
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
-        if self.module is None:
-            raise RuntimeError("the conditioning metric needs the generator: set metric.module = <GANModule> first")
-        z = self.module.noise(self.n_z, generator=torch.Generator().manual_seed(self.seed))  # N(0, I) for a GAN
-        stats = conditioning_stats(self.module.sampler, z.to(self.module.device), self.eps)
+    def __call__(self, samples: torch.Tensor, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
+        module = context.module
+        if module is None:
+            raise RuntimeError("the conditioning metric needs the generator: pass EvalContext(module=<GANModule>)")
+        z = module.noise(self.n_z, generator=torch.Generator().manual_seed(self.seed))  # N(0, I) for a GAN
+        stats = conditioning_stats(module.sampler, z.to(module.device), self.eps)
         return {k: (v if math.isfinite(v) else math.nan) for k, v in stats.items()}

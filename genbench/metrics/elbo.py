@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import torch
 
+from genbench.metrics.base import EvalContext
 from genbench.metrics.likelihood_base import LikelihoodMetric
 
 
@@ -25,21 +25,19 @@ class ELBOMetrics(LikelihoodMetric):
     name = "elbo"
     headline = "elbo/neg_elbo"
     higher_is_better = False
-    wants_output_dir = True
 
     def __init__(self, n: int = 10000, k: int = 1, split: str = "test", batch_size: int = 500,
                  active_threshold: float = 0.01, seed: int = 0, family: str = "vae"):
         super().__init__(n, split, seed, family)
         self.k, self.batch_size, self.active_threshold = int(k), int(batch_size), float(active_threshold)
-        self.output_dir: Path | None = None
-        self.step = 0
 
-    def compute(self, data) -> dict[str, float]:
-        target, rng = self.targets(data)
+    def compute(self, data, context: EvalContext) -> dict[str, float]:
+        module = context.module
+        target, rng = self.targets(data, module)
         rate, distortion, iwae, means, kl = [], [], [], [], []
         for x in target.split(self.batch_size):
-            posterior = self.module.posterior(x)
-            terms = self.module.terms(x, self.k, rng, posterior)
+            posterior = module.posterior(x)
+            terms = module.terms(x, self.k, rng, posterior)
             rate.append(terms.rate)
             distortion.append(terms.distortion)
             iwae.append(terms.iwae())
@@ -48,24 +46,24 @@ class ELBOMetrics(LikelihoodMetric):
         rate, distortion, iwae = torch.cat(rate), torch.cat(distortion), torch.cat(iwae)
         means, kl_per_dim = torch.cat(means).double(), torch.cat(kl).double().mean(0)
         activity = means.var(0) if len(means) > 1 else torch.zeros_like(kl_per_dim)
-        self._write_kl(kl_per_dim.cpu().tolist())
+        self._write_kl(kl_per_dim.cpu().tolist(), context)
         return {"elbo/neg_elbo": float((rate + distortion).mean()), "elbo/rate": float(rate.mean()),
                 "elbo/distortion": float(distortion.mean()), "elbo/neg_iwae": float(-iwae.mean()),
                 "elbo/iwae_k": float(self.k),
                 "elbo/active_units": float((activity > self.active_threshold).sum())}
 
-    def _write_kl(self, kl: list[float]) -> None:
+    def _write_kl(self, kl: list[float], context: EvalContext) -> None:
         """Append this evaluation's KL per dimension to metrics/kl_per_dim.csv and draw it."""
-        if self.output_dir is None:
+        if context.output_dir is None:
             return
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / "kl_per_dim.csv"
+        context.output_dir.mkdir(parents=True, exist_ok=True)
+        path = context.output_dir / "kl_per_dim.csv"
         new = not path.is_file()
         with open(path, "a", newline="") as f:
             writer = csv.writer(f)
             if new:
                 writer.writerow(["step", *(f"kl_dim_{i}" for i in range(len(kl)))])
-            writer.writerow([self.step, *(f"{v:.6g}" for v in kl)])
+            writer.writerow([context.step, *(f"{v:.6g}" for v in kl)])
         import matplotlib
 
         matplotlib.use("Agg")
@@ -75,7 +73,7 @@ class ELBOMetrics(LikelihoodMetric):
         ax.bar(range(len(kl)), kl, color="tab:blue")
         ax.set_xlabel("latent dimension")
         ax.set_ylabel("KL(q || p) [nats]")
-        ax.set_title(f"KL per latent dimension, step {self.step} (total {math.fsum(kl):.2f})")
+        ax.set_title(f"KL per latent dimension, step {context.step} (total {math.fsum(kl):.2f})")
         fig.tight_layout()
-        fig.savefig(self.output_dir / f"kl_per_dim_step_{self.step}.png")
+        fig.savefig(context.output_dir / f"kl_per_dim_step_{context.step}.png")
         plt.close(fig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from genbench.features import get_bank
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 
 
 class FeatureMetric:
@@ -35,7 +36,7 @@ class FeatureMetric:
                 "eval.extractor=classifier.")
         return True
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
+    def __call__(self, samples: torch.Tensor, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
         return self.score(self.bank.features(samples, data), data)
 
     def score(self, fake: dict, data) -> dict[str, float]:

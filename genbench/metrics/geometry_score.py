@@ -24,6 +24,7 @@ import torch
 
 from genbench.data.model_space import to_model_space
 from genbench.errors import ConfigError
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 from genbench.metrics.topology import (
     default_gamma,
     pairwise_distances,
@@ -131,7 +132,6 @@ class GeometryScore:
     name = "gs"
     headline = "gs/score"
     higher_is_better = False
-    wants_output_dir = True
 
     def __init__(self, L_0: int = 64, gamma: float | None = None, i_max: int = 100, n: int = 100,
                  max_points: int = 2500, mode: str = "fast", seed: int = 0):
@@ -142,23 +142,21 @@ class GeometryScore:
                               "use metrics.gs.mode=reference")
         self.L_0, self.gamma, self.i_max, self.n = int(L_0), gamma, int(i_max), int(n)
         self.max_points, self.mode, self.seed = int(max_points), mode, int(seed)
-        self.output_dir: Path | None = None
-        self.step: int | None = None
 
     def applies(self, data) -> bool:
         return True
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
+    def __call__(self, samples: torch.Tensor, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
         m = min(len(samples), self.max_points)
         generated = model_space(samples[:m])
         real = model_space(data.real_samples(m))
         kwargs = dict(L_0=self.L_0, gamma=self.gamma, i_max=self.i_max, n=self.n, mode=self.mode, seed=self.seed)
         mrlt_real, mrlt_gen = mrlt(real, **kwargs), mrlt(generated, **kwargs)
         score = geom_score(mrlt_real, mrlt_gen)
-        if self.output_dir is not None:
-            step = "final" if self.step is None else self.step
+        if context.output_dir is not None:
+            step = "final" if context.step is None else context.step
             gamma = f"{self.gamma:g}" if self.gamma is not None else f"1/128*N/5000={default_gamma(m):.4g}"
-            mrlt_png(mrlt_real, mrlt_gen, Path(self.output_dir) / f"gs_step_{step}.png",
+            mrlt_png(mrlt_real, mrlt_gen, Path(context.output_dir) / f"gs_step_{step}.png",
                      f"Geometry Score {score:.4g} at step {step}\nN={m}, L_0={self.L_0}, gamma={gamma}, "
                      f"n={self.n}, {self.mode} mode")
         holes = np.arange(self.i_max)

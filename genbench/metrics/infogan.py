@@ -23,25 +23,24 @@ from __future__ import annotations
 import torch
 
 from genbench.errors import GenbenchError
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 
 
 class InfoGANCodes:
     name = "infogan"
     headline = "infogan/q_accuracy"
     higher_is_better = True
-    wants_module = True
     auto_monitor = False  # diagnostic: checkpoints/best.ckpt follows another metric unless eval.monitor names it
 
     def __init__(self, seed: int = 0):
         self.seed = int(seed)
-        self.module = None
         self._test: tuple[torch.Tensor, torch.Tensor] | None = None  # labelled test images, read once
 
     def applies(self, data) -> bool:
         return True
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
-        module = self.module
+    def __call__(self, samples: torch.Tensor, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
+        module = context.module
         if module is None or not hasattr(module, "codes"):
             raise GenbenchError("metrics=[infogan] reads InfoGAN's latent codes and Q: use it with model=infogan")
         codes = module.codes

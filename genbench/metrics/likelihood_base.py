@@ -7,27 +7,25 @@ from __future__ import annotations
 import torch
 
 from genbench.errors import GenbenchError
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 
 
 class LikelihoodMetric:
     name = "likelihood"
     headline = ""
     higher_is_better = False
-    wants_module = True
     needs_samples = False
 
     def __init__(self, n: int = 10000, split: str = "test", seed: int = 0, family: str = "vae"):
         # family: the model family this metric evaluates (the config checks compare it with model.family)
         self.n, self.split, self.seed = int(n), split, int(seed)
-        self.module = None
 
     def applies(self, data) -> bool:
         return bool(getattr(data.dataset, "is_image", False))
 
-    def targets(self, data) -> tuple[torch.Tensor, torch.Generator]:
+    def targets(self, data, module) -> tuple[torch.Tensor, torch.Generator]:
         """(the first n held-out images as targets on the module's device, the seeded generator used for the
         posterior samples that follow)."""
-        module = self.module
         if module is None or not hasattr(module, "posterior"):
             raise GenbenchError(f"metric {self.name} evaluates VAEs (it reads the encoder q(z|x)); "
                                 f"this run's model has none")
@@ -36,14 +34,14 @@ class LikelihoodMetric:
         rng.manual_seed(self.seed)
         return module.likelihood.prepare(images, rng), rng
 
-    def __call__(self, samples, data) -> dict[str, float]:
-        module = self.module
+    def __call__(self, samples, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
+        module = context.module
         was_training = module.training if module is not None else False
         if module is not None:
             module.eval()
         try:
             with torch.no_grad():
-                return self.compute(data)
+                return self.compute(data, context)
         finally:
             if module is not None:
                 module.train(was_training)

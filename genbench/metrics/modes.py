@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from genbench.metrics.base import NO_CONTEXT, EvalContext
+
 
 class ModeCoverage:
     name = "modes"
@@ -19,7 +21,7 @@ class ModeCoverage:
     def applies(self, data) -> bool:
         return getattr(data.dataset, "modes", None) is not None
 
-    def __call__(self, samples: torch.Tensor, data) -> dict[str, float]:
+    def __call__(self, samples: torch.Tensor, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
         samples = samples.float()
         modes = data.dataset.modes.to(samples)
         dist = torch.cdist(samples, modes)

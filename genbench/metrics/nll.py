@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from genbench.metrics.base import EvalContext
 from genbench.metrics.likelihood_base import LikelihoodMetric
 from genbench.vae.bounds import importance_sampled_log_likelihood
 
@@ -26,9 +27,9 @@ class ImportanceSampledNLL(LikelihoodMetric):
         super().__init__(n, split, seed, family)
         self.k, self.rows = int(k), int(rows)
 
-    def compute(self, data) -> dict[str, float]:
-        target, rng = self.targets(data)
-        log_px = importance_sampled_log_likelihood(self.module, target, self.k, self.rows, rng).double()
+    def compute(self, data, context: EvalContext) -> dict[str, float]:
+        target, rng = self.targets(data, context.module)
+        log_px = importance_sampled_log_likelihood(context.module, target, self.k, self.rows, rng).double()
         nll = float(-log_px.mean())
         std_err = float(log_px.std() / math.sqrt(len(log_px))) if len(log_px) > 1 else math.nan
         dims = math.prod(target.shape[1:])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from genbench.errors import GenbenchError
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 
 CHUNK = 65536  # grid points per forward pass
 
@@ -25,13 +26,11 @@ class ToyNLL:
     name = "toy_nll"
     headline = "toy_nll/value"
     higher_is_better = False
-    wants_module = True
     needs_samples = False
 
     def __init__(self, n: int = 10000, split: str = "test", grid: int = 512, margin: float = 2.0, family=None):
         # family: the model families this metric evaluates (the config checks compare it with model.family)
         self.n, self.split, self.grid, self.margin = int(n), split, int(grid), float(margin)
-        self.module = None
 
     def applies(self, data) -> bool:
         return tuple(data.shape) == (2,) and hasattr(data.dataset, "log_prob")
@@ -48,8 +47,8 @@ class ToyNLL:
         values = torch.cat([fn(chunk).double().cpu() for chunk in grid.split(CHUNK)])
         return float(torch.logsumexp(values, 0)) + log_cell
 
-    def __call__(self, samples, data) -> dict[str, float]:
-        module = self.module
+    def __call__(self, samples, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
+        module = context.module
         if module is None or not hasattr(module, "log_prob"):
             raise GenbenchError("metric toy_nll needs a model with a density (model=gmm or model=nce)")
         was_training = module.training

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from genbench.analysis.dirac import study as dirac
+from genbench.metrics.base import NO_CONTEXT, EvalContext
 
 log = logging.getLogger("genbench")
 
@@ -69,8 +70,8 @@ class DiracMetric(pl.Callback):
             self.trajectory.append((module.g_step, *dirac.state(module)))
 
     # ------------------------------------------------------------------ evaluation
-    def __call__(self, samples, data) -> dict[str, float]:
-        module = data.trainer.lightning_module
+    def __call__(self, samples, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
+        module = context.module
         self._record(module)  # the evaluation may run before this callback saw the step
         distances = [math.hypot(t, p) for _, t, p in self.trajectory]
         converged, worst = verdict(distances, self.window, self.rtol)
@@ -81,8 +82,8 @@ class DiracMetric(pl.Callback):
                "dirac/theta": theta, "dirac/psi": psi}
         for i, ev in enumerate(self._eigenvalues, 1):
             row[f"dirac/eig{i}_re"], row[f"dirac/eig{i}_im"] = ev.real, ev.imag
-        run_dir = Path(data.trainer.default_root_dir)
-        self.write(run_dir, module, converged)
+        if context.run_dir is not None:
+            self.write(Path(context.run_dir), module, converged)
         return row
 
     def write(self, run_dir: Path, module, converged: bool) -> None:
