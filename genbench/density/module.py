@@ -15,12 +15,13 @@ import math
 import torch
 
 from genbench.modules.base import GenerativeModule
+from genbench.modules.data_noise import DataNoise
 from genbench.vae.likelihoods import Bernoulli, Gaussian
 
 INIT_POINTS = 10000  # training points the one-time set-up reads
 
 
-class DensityModule(GenerativeModule):
+class DensityModule(DataNoise, GenerativeModule):
     normalized = True  # log_prob integrates to one (False: NCE's self-normalized density)
 
     def __init__(self, shape: tuple[int, ...], *, image_data: str, z_dim: int, max_steps: int, log_every: int,
@@ -33,31 +34,8 @@ class DensityModule(GenerativeModule):
         # log p(y) of dequantized pixels in [0, 1] -> nats of the 8-bit image
         self.log_prob_offset = -self.dim * math.log(256) if self.is_image and image_data == "dequantize" else 0.0
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
-        self._data_rng: torch.Generator | None = None
-        self._data_rng_state: torch.Tensor | None = None
 
     # ----------------------------------------------------------------- data
-    def data_rng(self) -> torch.Generator:
-        """The generator of the binarization / dequantization noise, seeded by `seed`, kept in the checkpoint."""
-        if self._data_rng is None or self._data_rng.device != self.device:
-            rng = torch.Generator(device=self.device)
-            rng.manual_seed(self.seed)
-            if self._data_rng_state is not None:
-                try:
-                    rng.set_state(self._data_rng_state)
-                except RuntimeError:  # saved on another kind of device: a fresh stream for the rest of the run
-                    rng.manual_seed(self.seed + self.g_step)
-            self._data_rng = rng
-        return self._data_rng
-
-    def counters(self) -> dict:
-        state = self._data_rng.get_state() if self._data_rng is not None else self._data_rng_state
-        return {**super().counters(), "data_rng": state}
-
-    def load_counters(self, state: dict) -> None:
-        super().load_counters(state)
-        self._data_rng, self._data_rng_state = None, state.get("data_rng")
-
     def prepare(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A batch as flat (B, D) points of the density's space (images: dequantized or binarized)."""
         if batch.dtype == torch.uint8:

@@ -18,6 +18,7 @@ from torch import nn
 
 from genbench.errors import ConfigError
 from genbench.modules.base import GenerativeModule, grad_norm
+from genbench.modules.data_noise import DataNoise
 from genbench.modules.optim import make_optimizer
 from genbench.vae.bounds import Terms, reparameterize
 
@@ -33,7 +34,7 @@ class DecoderMean(nn.Module):
         return self.likelihood.mean(self.decoder(z)).mul(2).sub(1)
 
 
-class VAEModule(GenerativeModule):
+class VAEModule(DataNoise, GenerativeModule):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, loss, *, z_dim: int, k: int,
                  opt: dict, max_steps: int, log_every: int, lr_schedule: dict | None = None, seed: int = 0,
                  images_every: int | None = None):
@@ -43,8 +44,6 @@ class VAEModule(GenerativeModule):
         self.loss, self.k = loss, k
         self.opt_cfg, self.lr_schedule = dict(opt), dict(lr_schedule) if lr_schedule else None
         self.seed, self.images_every = seed, images_every
-        self._data_rng: torch.Generator | None = None
-        self._data_rng_state: torch.Tensor | None = None
 
     # ----------------------------------------------------------------- setup
     def configure_optimizers(self):
@@ -60,27 +59,6 @@ class VAEModule(GenerativeModule):
         from genbench.callbacks.vae_images import VAEImages
 
         return [VAEImages(self.images_every, seed=self.seed)] if self.images_every else []
-
-    def data_rng(self) -> torch.Generator:
-        """The generator of the binarization / dequantization noise, seeded by `seed`, on the module's device."""
-        if self._data_rng is None or self._data_rng.device != self.device:
-            rng = torch.Generator(device=self.device)
-            rng.manual_seed(self.seed)
-            if self._data_rng_state is not None:
-                try:
-                    rng.set_state(self._data_rng_state)
-                except RuntimeError:  # saved on another kind of device: a fresh stream for the rest of the run
-                    rng.manual_seed(self.seed + self.g_step)
-            self._data_rng = rng
-        return self._data_rng
-
-    def counters(self) -> dict:
-        state = self._data_rng.get_state() if self._data_rng is not None else self._data_rng_state
-        return {**super().counters(), "data_rng": state}
-
-    def load_counters(self, state: dict) -> None:
-        super().load_counters(state)
-        self._data_rng, self._data_rng_state = None, state.get("data_rng")
 
     # ----------------------------------------------------------------- the model
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
