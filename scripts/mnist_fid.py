@@ -1,4 +1,4 @@
-"""Record FID(MNIST train 1k, MNIST test 1k) with a chosen extractor: run once, the number goes in the README.
+"""Record FID(MNIST train 1k, MNIST test 1k) with a chosen extractor: run once, the number goes in docs/metrics.md.
 
     python scripts/mnist_fid.py --extractor inception \
         --weights ../shared/data/inception/pt_inception-2015-12-05_pool3_nofc.pth

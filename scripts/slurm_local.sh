@@ -4,7 +4,7 @@
 #   sudo bash scripts/slurm_local.sh status   # is it up? (sinfo)
 #   sudo bash scripts/slurm_local.sh stop     # stop slurmctld and slurmd (munged stays: other programs may use it)
 # Idempotent: start on a running cluster only checks it. One node (this machine's memory, at least 8 CPUs), one default
-# partition `local`, short timeouts, no accounting storage (sacct has nothing to read: README, "Sweeps on a
+# partition `local`, short timeouts, no accounting storage (sacct has nothing to read: docs/clusters.md, "Sweeps on a
 # cluster"). The state lives in $SLURM_LOCAL_DIR (default /var/tmp/genbench-slurm); the config is written to
 # /etc/slurm/slurm.conf, where SLURM's commands look for it, and never over a slurm.conf this script did not write.
 set -euo pipefail

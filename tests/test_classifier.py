@@ -2,7 +2,7 @@
 and the end-to-end run `genbench dataset=mnist metrics=[fid,is] eval.extractor=classifier`.
 
 The budget here is small (12k images, one epoch: > 95% test accuracy); the default recipe (60k images,
-2 epochs) and its recorded accuracy are in the README's "Evaluation metrics" section.
+2 epochs) and its recorded accuracy are in docs/metrics.md.
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ def test_trajectories_equal_the_papers_update_rule_at_every_step(study, scheme):
 def test_consensus_verdicts_with_the_exact_term_and_with_the_notebooks():
     """genbench's consensus term is the exact gradient of ||v||^2 / 2; the notebook's halves its f'' part.
     Both converge under simultaneous GD and alternating GD with one D step (the schemes the paper covers);
-    with 5 D steps per G step the exact term spirals out and the notebook's converges (README, Dirac-GAN)."""
+    with 5 D steps per G step the exact term spirals out and the notebook's converges (docs/dirac-gan.md)."""
     def converged(second: float, n_d: int) -> bool:
         points = reference("consensus", n_d, field=lambda t, p: consensus_field(t, p, second=second))
         return bool(verdict(list(np.hypot(points[:, 0], points[:, 1])))[0])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import genbench_env, read_json, run_genbench
 
-# method -> the overrides a user types (README's method table)
+# method -> the overrides a user types (docs/models.md's method table)
 METHODS = {
     "jacobian_clamp": ["reg=[gp0,jacobian_clamp]"],
     "minibatch_disc": ["reg=[gp0,minibatch_disc]", "reg.minibatch_disc.num_kernels=8"],

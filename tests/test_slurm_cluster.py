@@ -156,7 +156,7 @@ def test_without_accounting_a_failed_job_is_reported(tmp_path):
 def test_without_accounting_a_job_slurm_killed_stays_unknown(tmp_path):
     """The limit of sacct's fallback, recorded: a job killed from outside (scancel, out of memory, a node lost)
     writes no result file, and without accounting storage submitit sees its state as UNKNOWN, which it counts as
-    unfinished: the sweep command would wait for it forever (stop it with Ctrl-C and run it again: README)."""
+    unfinished: the sweep command would wait for it forever (stop it with Ctrl-C and run it again: docs/clusters.md)."""
     import submitit
 
     if subprocess.run(["sacct", "-n"], capture_output=True).returncode == 0:

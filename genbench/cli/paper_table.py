@@ -1,31 +1,7 @@
 """Paper tables in `genbench-table`: one row per paper row (seeds folded), each published number beside our
 mean ± std over seeds and the difference, a Δ only where the two are comparable, and stated findings checked.
-
-A job belongs to a paper table when its config (an `experiment=<paper>/<row>` file) has
-
-    study:     {name: <paper>, row: <row label>, order: <position>}
-    published:
-      source: <paper, table>
-      protocol: <how the paper measured, in words>   (optional)
-      setup:    <the protocol's settings, shaped like the config, e.g. {train: {max_steps: 300000},
-                 metrics: {n: 10000, nll: {k: 200, n: 10000}}}>   (optional; the full recipe's values)
-      metrics: {<metric key>: <value>, ...}     (keys as in metrics.json, e.g. fid/value, is/mean)
-      std: {<metric key>: <value>, ...}         (optional)
-      finding: <a statement without a number>   (optional)
-      check: <how to test the finding on our runs: one or a list of
-              {metric: <key>, lower_than | higher_than: <row>}, {metric: <key>, highest | lowest: true},
-              {metric: <key>, falls_with | rises_with: <a swept config key>}>   (optional)
-      reference: <a further published value to compare with>   (optional, printed in the notes)
-      checked: false                            (optional: values not re-read from the paper; flagged)
-
-A row is not comparable with the paper when a job's config differs from `published.setup` (a smoke or shortened
-run: training length, samples, importance samples, landmark draws, test-set size), or it ran on a synthetic
-stand-in of the data or with other features than Inception's. Such a row is starred, names each difference, and
-prints ours and the published value but no Δ. A row whose jobs differ in more than the seed (a sweep inside one
-row, e.g. alemi2018/beta_sweep over model.beta) gets one line per setting. A published metric of value null
-prints "–": the paper gives no number (a figure) or it is not transcribed yet (`checked: false` says which). So a
-new table is YAML files only (genbench/cli/table.py prints it when every job carries `study.row` and `published`).
-"""
+The `study:` / `published:` keys a row's config carries and what makes a row comparable: docs/paper-tables.md,
+"Adding a table"."""
 
 from __future__ import annotations
 

@@ -1,21 +1,6 @@
-"""The birthday-paradox test (Arora & Zhang 2018, "Do GANs learn the distribution?").
-
-If a sample of s items from a distribution contains a duplicate with probability about 1/2, the
-distribution's support is about s^2 (for a uniform distribution on N items that happens at s ~ sqrt(N);
-a non-uniform one collides sooner, so s^2 is an upper estimate of its diversity). The paper draws batches
-of s generated images, shows a person the closest pairs (Euclidean distance) and lets them judge.
-
-Here, on the metric's generated samples (model space, images flattened in [-1, 1]):
-- the `pairs` closest pairs of the first batch of s samples go to metrics/birthday_step_<N>.png, pairs side
-  by side for images, marked on a scatter plot for 2D points, for a person to judge;
-- a pair is flagged a near-duplicate when its Euclidean distance is below `threshold` times the median
-  nearest-neighbour distance among s REAL samples (the data's own spacing at that sample size);
-- `birthday/dup_batch_fraction`: the fraction of disjoint batches of s that hold at least one near-duplicate;
-- `birthday/support`: from the rate p of near-duplicate pairs among all pairs of the samples, the batch
-  size at which a duplicate shows with probability 1/2 is s_1/2 = sqrt(2 ln 2 / p) and the support
-  estimate is s_1/2^2 = 2 ln 2 / p. With no near-duplicate among M samples it is reported as M^2 and
-  `birthday/support_is_lower_bound` is 1: the support is larger than the sample can tell.
-"""
+"""The birthday-paradox test (Arora & Zhang 2018, "Do GANs learn the distribution?"): the closest pairs of
+generated samples for a person to judge, near-duplicates flagged against the real data's own spacing, and the
+support size that rate of duplicates implies. Definitions and defaults: docs/metrics.md, "Birthday-paradox test"."""
 
 from __future__ import annotations
 

@@ -1,22 +1,9 @@
-"""How much of InfoGAN's latent codes survives generation (model=infogan only; Chen et al. 2016).
-
-On `eval.n` generated samples whose codes are known (drawn from `seed`, the sampler generator: the EMA one
-when there is one), Q (D's body and Q's head in eval mode) reads the codes back:
-
-- `infogan/q_accuracy` (headline): the fraction of categorical codes whose value Q's most likely value
-  recovers, averaged over the categorical codes; chance is 1/K (0.1 for MNIST's 10-way code);
-- `infogan/cont_mse`, `infogan/cont_corr`: mean squared error of Q's mean for the continuous codes, and the
-  Pearson correlation of Q's mean with the code, averaged over those codes (codes are Uniform(-1, 1): an
-  uninformed Q, predicting 0, has MSE 1/3 and correlation 0);
-- `infogan/mi`: the bound L_I = H(c) - E[-log Q(c | x)] in nats (at most sum log K over the categorical codes);
-- `infogan/real_accuracy`, labelled datasets only: the first categorical code as a classifier of the real test
-  split (the first `eval.n` images): Q's most likely category per image, categories matched one-to-one to
-  labels by the assignment that maximizes agreement (scipy's linear_sum_assignment), the fraction then right.
-  The paper reports 5% error for MNIST's digit code.
-
-Not a sample-quality measure: a generator that draws ten fixed images, one per category, scores 1. It is
-never the automatic `eval.monitor`.
-"""
+"""How much of InfoGAN's latent codes survives generation (model=infogan only; Chen et al. 2016): Q reads back
+the codes of `eval.n` generated samples (drawn from `seed` by the sampler generator, the EMA one when there is
+one), and the first categorical code classifies the real test split. `infogan/mi` is the bound
+L_I = H(c) - E[-log Q(c | x)] in nats (at most the sum of log K over the categorical codes). The values and
+what they mean: docs/gan-methods.md, "InfoGAN". Not a sample-quality measure, so never the automatic
+`eval.monitor`."""
 
 from __future__ import annotations
 

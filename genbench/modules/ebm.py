@@ -1,21 +1,10 @@
 """EBMModule: an energy-based model q(x) = exp(-E(x)) / Z trained with the log-likelihood gradient of the seed
-(brief introduction to generative models, 1.2.2, eq. 1.28): push E down on data (positive phase) and up on samples
-of the model (negative phase), loss = E(x+).mean() - E(x-).mean() (+ loss=cd's energy-magnitude penalty).
+(1.2.2, eq. 1.28): E pushed down on data and up on the ends of short Langevin chains (`model.init`: data,
+noise or a replay buffer), loss = E(x+).mean() - E(x-).mean() (+ loss=cd's energy-magnitude penalty).
 
-The model samples x- are the ends of short Langevin chains on E (`langevin`), started by `model.init`:
-- `data`: at the data batch (contrastive divergence, as the seed describes; Hinton 2002);
-- `noise`: at uniform noise over the data's box (short-run MCMC, Nijkamp et al. 2019);
-- `buffer`: persistent chains from a replay buffer, each start fresh noise with probability `model.buffer.reinit`
-  (Du & Mordatch 2019: 5%); the chains' ends go back into the buffer, which is a registered buffer, so it is in
-  every checkpoint and a resumed run continues the same chains.
-Samples (sample images, metrics, genbench-eval) are chain ends too: `model.sample.start=noise` runs
-`model.sample.steps` Langevin steps from uniform noise; `buffer` continues fixed (seeded) buffer slots that many
-steps. Their random draws come from a generator seeded by `seed`, never the training stream, so evaluating does
-not change training and the same checkpoint gives the same samples.
-
-Every training draw (buffer rows, fresh starts, Langevin noise, data noise) comes from torch's global generator,
-which RandomState saves in each checkpoint: a resumed run draws what the uninterrupted one would.
-"""
+Why resume and evaluation are exact: every training draw comes from torch's global generator (saved in each
+checkpoint by RandomState) and the replay buffer is a registered buffer; samples for evaluation come from a
+generator seeded by `seed`, never the training stream. The recipes, options and measured runs: docs/ebm.md."""
 
 from __future__ import annotations
 

@@ -1,24 +1,11 @@
 """NCEModule (`model=nce`): noise-contrastive estimation (Gutmann & Hyvarinen 2010; the seed's section on NCE).
 
-A fixed noise model q, fitted to the training data once before the first step (`model.noise.name`: gaussian, the
-maximum-likelihood full-covariance Gaussian; gmm, a K-component Gaussian mixture fitted by `em_iters` full-batch EM
-steps from k-means++ centres), and a model log-density with a learned log-normalizer c:
-- `parametrization: ratio`:     log p_m(x) = log q(x) + f(x) + c   (f an MLP: a learned log-density ratio),
-- `parametrization: energy`:    log p_m(x) = -E(x) + c             (E an MLP: an unnormalized energy),
-- `parametrization: quadratic`: log p_m(x) = -|A (x - b)|^2 / 2 + c (an unnormalized Gaussian: c has a closed form).
-The classifier is D(x) = sigmoid(log p_m(x) - log q(x) - log nu), trained by logistic regression on a data batch
-against nu times as many fresh noise draws; at the optimum p_m = p, so c is the log-normalizer, learned, not
-computed, and p(x) = D/(1 - D) nu q(x) (the seed's eq. 1.36).
-
-Samples: sampling-importance-resampling from q (the seed's "importance sampling"): each sample draws `sir.proposals`
-points from q and keeps one with probability proportional to w = p_m/q. Its weakness is measured, not hidden: at
-every log point `sir/ess_fraction` (the mean effective sample size (sum w)^2 / sum w^2 of a draw, over its number of
-proposals; 1 means q = p_m, 1/proposals means one proposal takes all the weight, as for a Gaussian q in image space)
-and `sir/max_weight` (the largest normalized weight) are logged with the training statistics.
-
-Logged: loss/nce, train/d_data and train/d_noise (mean D on data and noise), train/accuracy, train/c, train/nll
-(-log p_m of the batch, self-normalized by c), grad_norm/nce.
-"""
+A logistic classifier D(x) = sigmoid(log p_m(x) - log q(x) - log nu) tells data from nu times as many draws of a
+fixed noise model q (fitted to the data once, before the first step); at the optimum p_m = p, so the learned c
+in log p_m is the log-normalizer (the seed's eq. 1.36). Samples by sampling-importance-resampling from q, its
+effective sample size logged (`sir/ess_fraction`, `sir/max_weight`) so that its weakness is measured, not hidden.
+Logged besides: loss/nce, train/d_data, train/d_noise, train/accuracy, train/c, train/nll, grad_norm/nce.
+The parametrizations, options and measured runs: docs/mixtures-nce.md."""
 
 from __future__ import annotations
 

@@ -24,11 +24,8 @@ Choices:
   D(x_i) depends on every x_j, so the "per-sample" gradient of x_i also carries cross-sample terms
   sum_j dD(x_j)/dx_i. The penalties still run (double backprop works: `pairwise_l1` has a differentiable
   backward), but they then penalize that batch-coupled field, not the sample's own.
-- cost: N^2 B C per call; the forward keeps only (B, N, N), the backward builds the (B, N, N, C) sign tensor a
-  few kernels at a time (~8 MB each; all at once it is 131 MB at N = 256, and 2.5-3.5x slower). Measured on 2
-  idle CPU cores (scripts/bench_train.py --methods ns_gan,minibatch_disc): ring8's MLP at its batch of 256, 5.5
-  G steps/s against the plain GAN's 243 (the layer is the whole cost; 1.6 steps/s before the chunking); the
-  DCGAN at batch 64, 6.2 against 7.6 steps/s (19% overhead). Use a batch of 64 (the paper's) where you can.
+- cost: N^2 B C per call; the backward builds its sign tensor a few kernels at a time (`pairwise_l1`). The
+  measured cost and the batch to use: docs/models.md, "Minibatch discrimination's cost".
 - defaults B = 100, C = 5: the authors' CIFAR-10 code (num_kernels=100, 5 dimensions per kernel); the paper's
   text gives no numbers.
 - order with spectral normalization: this wrapper replaces D's final layer. When D's final layer is already
