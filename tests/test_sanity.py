@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import genbench_env, run_genbench
+from conftest import genbench_env, run_genbench, shared_data
 
 from genbench.analysis.sanity import disturbances as d
 from genbench.analysis.sanity.studies import heusel_findings
@@ -142,3 +142,14 @@ def test_an_unknown_study_is_one_line(tmp_path):
     proc = run_genbench(["--study", "heusel2018"], tmp_path, exe="genbench-eval")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "heusel2017" in proc.stderr and "is_blind_spots" in proc.stderr
+
+
+def test_is_with_pool3_only_inception_weights_is_one_line_naming_the_way_out(tmp_path, mnist_root):
+    weights = shared_data() / "inception" / "pt_inception-2015-12-05_pool3_nofc.pth"
+    if not weights.is_file():
+        pytest.skip(f"the pool3-only Inception weights are not at {weights}")
+    env = genbench_env(GENBENCH_DATA=str(mnist_root), GENBENCH_CACHE=str(tmp_path / "cache"))
+    proc = run_genbench(["--study", "heusel2017", "eval.extractor=inception", f"eval.inception.weights={weights}",
+                         "eval.n=20", "progress.mode=off"], tmp_path, exe="genbench-eval", env=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert "genbench-eval: error:" in proc.stderr and "metrics=[fid]" in proc.stderr
