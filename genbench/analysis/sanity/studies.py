@@ -60,7 +60,10 @@ def _setup(cfg):
         raise GenbenchError(f"dataset={cfg.dataset.name} holds vectors: the sanity studies disturb images "
                             "(choose dataset=mnist, fashion_mnist, cifar10 or folder)")
     choice = choose_for(cfg, data, monitored=False)
-    choice.prepare(data)
+    try:
+        choice.prepare(data)
+    except ValueError as err:  # e.g. IS with pool3-only Inception weights: one line, with the study's way out
+        raise GenbenchError(f"{err} For FID alone with Inception features: metrics=[fid]") from None
     return data, list(choice.metrics)
 
 
