@@ -4,7 +4,9 @@ run file (tests/wandb_records.py)."""
 
 from __future__ import annotations
 
-from conftest import genbench_env, read_json, run_genbench
+import subprocess
+
+from conftest import REPO, genbench_env, read_json, run_genbench
 from wandb_records import offline_run
 
 SHORT = ["train.log_every=10", "train.checkpoint_every=1000", "hardware.threads=1"]
@@ -12,47 +14,91 @@ SHORT = ["train.log_every=10", "train.checkpoint_every=1000", "hardware.threads=
 
 def test_a_run_logs_every_picture_under_its_own_key_and_its_headline_numbers(tmp_path):
     """InfoGAN on ring8: samples, one key per code's traversal (their sizes differ from the samples'), the Geometry
-    Score's MRLTs; the final metrics in the summary; no "anonymous setting" warning (W&B not silenced)."""
+    Score's MRLTs, the birthday test's closest pairs; the final metrics in the summary; no "anonymous setting"
+    warning (W&B not silenced)."""
     env = {k: v for k, v in genbench_env().items() if k != "WANDB_SILENT"}
     proc = run_genbench(["model=infogan", "train.max_steps=40", "train.sample_every=20", "eval.every=20",
-                         "eval.n=300", "metrics=[modes,gs]", "metrics.gs.n=5", *SHORT, "hydra.run.dir=run"],
+                         "eval.n=300", "metrics=[modes,gs,birthday]", "metrics.gs.n=5", "metrics.birthday.s=100",
+                         *SHORT, "hydra.run.dir=run"],
                         tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "anonymous" not in proc.stderr + proc.stdout
     run = offline_run(tmp_path / "run")
     codes = {p.name.split("_step_")[0].removeprefix("traverse_") for p in (tmp_path / "run/samples").glob("traverse_*")}
-    assert codes and run["image_keys"] == {"samples", "metrics/gs", *(f"samples/traverse_{c}" for c in codes)}
+    assert codes and run["image_keys"] == {"samples", "metrics/gs", "metrics/birthday",
+                                           *(f"samples/traverse_{c}" for c in codes)}
     final = read_json(tmp_path / "run" / "metrics.json")["final"]
     assert run["summary"]["status"] == "completed" and run["summary"]["generator_steps"] == 40
     assert run["summary"]["modes/covered"] == final["modes/covered"]
     assert run["summary"]["gs/score"] == final["gs/score"]
+    assert run["summary"]["birthday/support"] == final["birthday/support"]
     assert run["name"] == "infogan-ring8-s0"
     assert {"model=infogan", "dataset=ring8", "seed=0"} <= set(run["tags"])
     assert "train.max_steps=40" in run["notes"] and run["group"] == ""
 
 
 def test_a_paper_table_row_is_named_and_tagged_and_its_sweep_is_a_group(tmp_path):
-    """Two seeds of the Dirac-GAN's R1 row: `mescheder2018/R1/s<seed>`, tagged paper, row and seed, grouped by the
-    sweep folder; its phase portrait under figures/."""
-    proc = run_genbench(["-m", "experiment=mescheder2018/r1", "seed=0,1", "train.max_steps=20", "eval.every=20",
-                         "metrics.dirac.grid=3", "hydra.sweep.dir=sweep_r1"], tmp_path)
+    """The Dirac-GAN study's R1 row under two update schemes: `mescheder2018/R1, <scheme>/s0`, tagged paper, row,
+    seed and scheme, grouped by the sweep folder; its phase portrait under figures/. genbench-table's tiled
+    portraits go to the group's run `<group>/table`."""
+    proc = run_genbench(["-m", "experiment=mescheder2018/dirac_methods", "experiment/mescheder2018@_global_=r1",
+                         "experiment/mescheder2018/scheme@_global_=simultaneous,alternating", "train.max_steps=20",
+                         "eval.every=20", "metrics.dirac.grid=3", "hydra.sweep.dir=sweep_r1"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for seed in (0, 1):
-        run = offline_run(tmp_path / "sweep_r1" / str(seed))
-        assert run["name"] == f"mescheder2018/R1/s{seed}"
-        assert {"paper=mescheder2018", "row=R1", f"seed={seed}"} <= set(run["tags"])
+    for job, (scheme, words) in enumerate([("simultaneous", "simultaneous GD"),
+                                           ("alternating", "alternating GD, 1 D step")]):
+        run = offline_run(tmp_path / "sweep_r1" / str(job))
+        assert run["name"] == f"mescheder2018/R1, {words}/s0"
+        assert {"paper=mescheder2018", "row=R1", "seed=0", f"scheme={scheme}"} <= set(run["tags"])
         assert run["group"] == "sweep_r1"
-        assert "figures/phase_portrait" in run["image_keys"]
+        assert run["image_keys"] == {"figures/phase_portrait"}
         assert run["summary"]["dirac/converged"] in (0, 1)
+    table = subprocess.run(["genbench-table", "sweep_r1"], cwd=tmp_path, capture_output=True, text=True,
+                           env=genbench_env())
+    assert table.returncode == 0, table.stderr
+    run = offline_run(tmp_path / "sweep_r1")
+    assert (run["name"], run["group"], run["job_type"]) == ("sweep_r1/table", "sweep_r1", "table")
+    assert run["image_keys"] == {"figures/phase_portraits"} and "paper=mescheder2018" in run["tags"]
 
 
-def test_a_vae_logs_its_reconstructions_traversals_and_kl_per_dimension(tmp_path, mnist_root):
+def test_a_vae_paper_sweep_names_each_setting_and_logs_its_pictures_and_rate_distortion_plane(tmp_path, mnist_root):
+    """alemi2018/beta_sweep over two betas, in the tables' folder layout: one name per beta (the swept setting
+    appended), group `<paper>/<sweep folder>`; reconstructions, traversals, KL per dimension under their keys; then
+    genbench-table logs the sweep's rate-distortion plane to the group's table run."""
     env = genbench_env(GENBENCH_DATA=str(mnist_root))
-    proc = run_genbench(["model=vae", "dataset=mnist", "train.max_steps=20", "train.sample_every=20", "eval.every=20",
-                         "metrics=[elbo]", *SHORT, "hydra.run.dir=run"], tmp_path, env=env)
+    proc = run_genbench(["-m", "experiment=alemi2018/beta_sweep", "budget=smoke", "model.beta=0.5,4",
+                         "hardware.threads=1"], tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    keys = offline_run(tmp_path / "run")["image_keys"]
-    assert {"samples", "samples/reconstructions", "samples/traversals", "metrics/kl_per_dim"} <= keys, keys
+    sweep = tmp_path / "outputs/tables/alemi2018/mnist-smoke"
+    for job, beta in ((0, 0.5), (1, 4)):
+        run = offline_run(sweep / str(job))
+        assert run["name"] == f"alemi2018/beta-VAE/s0 (model.beta={beta})"
+        assert {"paper=alemi2018", "row=beta-VAE", "seed=0"} <= set(run["tags"])
+        assert run["group"] == "alemi2018/mnist-smoke"
+        assert run["image_keys"] == {"samples", "samples/reconstructions", "samples/traversals", "metrics/kl_per_dim"}
+        assert run["summary"]["elbo/rate"] == read_json(sweep / str(job) / "metrics.json")["final"]["elbo/rate"]
+    table = subprocess.run(["genbench-table", str(sweep)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert table.returncode == 0, table.stderr
+    run = offline_run(sweep)
+    assert (run["name"], run["group"], run["job_type"]) == ("alemi2018/mnist-smoke/table", "alemi2018/mnist-smoke",
+                                                          "table")
+    assert run["image_keys"] == {"figures/rate_distortion"}
+    again = subprocess.run(["genbench-table", "--no-wandb", str(sweep)], cwd=tmp_path, capture_output=True,
+                           text=True, env=env)
+    assert again.returncode == 0 and len(list(sweep.glob("wandb/offline-run-*"))) == 1
+
+
+def test_every_paper_table_keeps_wandb_offline():
+    """No experiment switches W&B off (GAN tables once set `override /logger: csv`): the default [csv, wandb]."""
+    from hydra import compose, initialize_config_module
+
+    rows = sorted(str(p.relative_to(REPO / "conf/experiment"))[:-5] for p in (REPO / "conf/experiment").rglob("*.yaml")
+                  if not p.name.startswith("_"))
+    assert len(rows) >= 20
+    with initialize_config_module("genbench.conf", version_base="1.3"):
+        for row in rows:
+            cfg = compose("config", [f"experiment={row}"])
+            assert set(cfg.logger) == {"csv", "wandb"} and cfg.logger.wandb.mode == "offline", row
 
 
 def test_offline_is_the_default():

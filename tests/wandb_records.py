@@ -41,14 +41,16 @@ def _key(item) -> str:
 
 
 def offline_run(run_dir: Path) -> dict:
-    """{name, tags, group, notes, history_keys, image_keys, summary} of the W&B run in a genbench run folder."""
+    """{name, tags, group, job_type, notes, history_keys, image_keys, summary} of the W&B run in a genbench run
+    folder (or of genbench-table's run in a sweep folder)."""
     (path,) = Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")
     out = {"history_keys": set(), "image_keys": set(), "summary": {}}
     for record in records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run = record.run
-            out.update(name=run.display_name, tags=list(run.tags), group=run.run_group, notes=run.notes)
+            out.update(name=run.display_name, tags=list(run.tags), group=run.run_group, job_type=run.job_type,
+                       notes=run.notes)
         elif kind == "history":
             keys = {_key(item) for item in record.history.item}
             out["history_keys"] |= keys

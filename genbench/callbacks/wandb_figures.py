@@ -14,26 +14,14 @@ already in the folder when a run resumes were logged by the attempt that wrote t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytorch_lightning as pl
 
 from genbench.callbacks import on_schedule
+from genbench.runs.wandb_identity import figure_key
 
-STEP = re.compile(r"^(?P<name>.*?)_?step_(?P<step>\d+)$")
 FOLDERS = ("samples", "metrics")  # sub-folders with pictures; the run folder's own *.png are figures/<name>
-
-
-def figure_key(run_dir: Path, path: Path) -> tuple[str, int | None]:
-    """(W&B key, step or None) of a picture in the run folder."""
-    relative = path.relative_to(run_dir)
-    match = STEP.match(path.stem)
-    name, step = (match["name"], int(match["step"])) if match else (path.stem, None)
-    folder = relative.parent.as_posix()
-    if folder == ".":
-        return f"figures/{name}", step
-    return (f"{folder}/{name}" if name else folder), step
 
 
 class WandbFigures(pl.Callback):

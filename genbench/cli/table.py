@@ -12,7 +12,10 @@ A paper table (jobs of `experiment=<paper>/<row>` configs, with `study.row` and 
 the published value, ours (mean ± std over seeds) and the difference per metric (genbench/cli/paper_table.py).
 A VAE sweep (final elbo/rate and elbo/distortion; a paper table or not) also gets
 <sweep dir>/rate_distortion.png, the rate-distortion plane of Alemi et al. 2018 (D against R, one point per
-setting, lines of D + R = const)."""
+setting, lines of D + R = const).
+
+When the jobs logged to W&B, these figures go to W&B as well, to a run `<group>/table` in the sweep's group
+(genbench/cli/table_wandb.py; --no-wandb: not)."""
 
 from __future__ import annotations
 
@@ -69,7 +72,8 @@ def read_job(job: Path) -> dict:
     config = _read(job / ".hydra" / "config.yaml", yaml.safe_load, {})
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
             "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),
-            "published": config.get("published"), "config": config, "path": job}
+            "published": config.get("published"), "config": config, "path": job,
+            "wandb_id": run.get("wandb_id")}
 
 
 def read_jobs(folders: list[Path]) -> list[dict]:
@@ -222,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
     parser.add_argument("--metrics", help="comma-separated metric names (default: every final metric)")
+    parser.add_argument("--no-wandb", action="store_true",
+                        help="do not log the figures to W&B (by default they are when the jobs logged to W&B)")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         print(f"genbench-table: error: {args.sweep_dir} is not a folder", file=sys.stderr)
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if is_dirac_study(jobs) and not args.metrics:
         print_dirac(jobs, args.sweep_dir, args.csv)
-        return 0
+        return _to_wandb(args, jobs)
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)
     paper = None
@@ -256,6 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     plot = rate_distortion(rd_points(rows, paper), args.sweep_dir)
     if plot and not args.csv:
         print(f"\nrate-distortion plane of the sweep (D against R, dashed: D + R = const): {plot}")
+    return _to_wandb(args, jobs)
+
+
+def _to_wandb(args: argparse.Namespace, jobs: list[dict]) -> int:
+    """The sweep folder's figures to the jobs' W&B group (genbench/cli/table_wandb.py)."""
+    if not args.no_wandb:
+        from genbench.cli.table_wandb import log_figures
+
+        log_figures(args.sweep_dir, jobs)
     return 0
 
 

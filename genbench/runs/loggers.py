@@ -8,26 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-
-def wandb_identity(cfg: DictConfig) -> tuple[str, list[str]]:
-    """A readable W&B run name and its tags. A paper-table row (`study:` in its experiment): `<paper>/<row>/s<seed>`,
-    tagged paper, row and seed (a Dirac-GAN study cell: its method and update scheme); any other run:
-    `<model>-<regs>-<dataset>-s<seed>`, tagged model, dataset, seed and each regularizer. logger.wandb.tags are
-    added to these."""
-    study = cfg.get("study") or {}
-    seed = f"seed={cfg.seed}"
-    row = study.get("row") or study.get("method")  # the Dirac-GAN study: a method under an update scheme
-    if study.get("name") and row:
-        cell = f"{row}, {study.scheme}" if study.get("scheme") else str(row)
-        name = f"{study.name}/{cell}/s{cfg.seed}"
-        tags = [f"paper={study.name}", f"row={row}", seed, *([f"scheme={study.scheme_key}"] if study.get("scheme_key")
-                                                             else [])]
-    else:
-        model = OmegaConf.select(cfg, "model.name", default="model")
-        regs = [str(r) for r in (cfg.get("reg") or {})]
-        name = "-".join([str(model), *regs, str(cfg.dataset.name), f"s{cfg.seed}"])
-        tags = [f"model={model}", f"dataset={cfg.dataset.name}", seed, *(f"reg={r}" for r in regs)]
-    return name, tags
+from genbench.runs.wandb_identity import wandb_group, wandb_identity
 
 
 def wandb_logger(loggers: list):
@@ -47,9 +28,10 @@ def finish_wandb(loggers: list, summary: dict) -> None:
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, overrides: str, wandb_id: str | None,
-                  group: str | None = None) -> list:
-    """`overrides` (the job's command-line overrides) become the W&B run's notes; `group` (a sweep's folder name)
-    gathers the jobs of one sweep in W&B unless logger.wandb.group is set."""
+                  sweep_dir: str | None = None, swept: list[str] = ()) -> list:
+    """`overrides` (the job's command-line overrides) become the W&B run's notes; `sweep_dir` (a multirun's folder)
+    names the W&B group of its jobs unless logger.wandb.group is set; `swept`: the job's settings the sweep varies
+    (in its W&B name)."""
     loggers = []
     chosen = cfg.get("logger") or {}
     if "csv" in chosen:
@@ -62,9 +44,9 @@ def build_loggers(cfg: DictConfig, run_dir: Path, overrides: str, wandb_id: str 
         # the whole process, which would silently turn the next job of a sweep offline too.
         os.environ["WANDB_MODE"] = w.mode
         os.environ.setdefault("WANDB_SILENT", "true")
-        name, tags = wandb_identity(cfg)
+        name, tags = wandb_identity(cfg, swept)
         logger = WandbLogger(
-            save_dir=str(run_dir), project=w.project, entity=w.entity, group=w.group or group,
+            save_dir=str(run_dir), project=w.project, entity=w.entity, group=wandb_group(cfg, sweep_dir),
             tags=[*tags, *w.tags], name=name, notes=overrides, id=wandb_id, resume="allow" if wandb_id else None,
             offline=w.mode == "offline", config=OmegaConf.to_container(cfg, resolve=True),
         )

@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -44,6 +44,7 @@ from genbench.runs.reproducibility import determinism
 from genbench.runs.resume import check_checkpoint, config_identity
 from genbench.runs.run_dir import FolderBusy, RunDir
 from genbench.runs.sweep_job import Plan, config_digest, plan
+from genbench.runs.wandb_identity import swept_settings
 
 log = logging.getLogger("genbench")
 
@@ -67,15 +68,18 @@ class RunContext:
     overrides: list[str]
     multirun: bool
     name: str                 # the job's overrides, or "defaults" (the W&B run's notes)
-    sweep: str | None = None  # the sweep folder's name (the W&B group) in a multirun
+    sweep: str | None = None  # the sweep folder in a multirun (the W&B group)
+    swept: list[str] = field(default_factory=list)  # the job's overrides its sweep varies (in the W&B name)
 
     @classmethod
     def from_hydra(cls) -> RunContext:
         hydra_cfg = HydraConfig.get()
         multirun = hydra_cfg.mode.name == "MULTIRUN"
-        return cls(output_dir=str(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task),
+        overrides = list(hydra_cfg.overrides.task)
+        swept = swept_settings(overrides, hydra_cfg.sweep.dir, hydra_cfg.sweeper.get("params")) if multirun else []
+        return cls(output_dir=str(hydra_cfg.runtime.output_dir), overrides=overrides,
                    multirun=multirun, name=hydra_cfg.job.override_dirname or "defaults",
-                   sweep=str(Path(hydra_cfg.sweep.dir).name) if multirun else None)
+                   sweep=str(hydra_cfg.sweep.dir) if multirun else None, swept=swept)
 
 
 def build_datamodule(cfg: DictConfig) -> GenDataModule:
@@ -199,7 +203,7 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         callbacks += [m for m in metrics if isinstance(m, pl.Callback)]  # e.g. dirac records every step
         callbacks.append(TrainingProgress(cfg.train.max_steps))
         wandb_id = record.data.get("wandb_id") or _new_wandb_id()
-        loggers = build_loggers(cfg, run_dir, ctx.name, wandb_id, group=ctx.sweep)
+        loggers = build_loggers(cfg, run_dir, ctx.name, wandb_id, ctx.sweep, ctx.swept)
         wandb = wandb_logger(loggers)
         figures = WandbFigures(run_dir, wandb, (cfg.train.sample_every, cfg.eval.every)) if wandb else None
         callbacks += [figures] if figures else []  # after the callbacks that draw
