@@ -20,9 +20,10 @@ A job belongs to a paper table when its config (an `experiment=<paper>/<row>` fi
 
 A row is not comparable with the paper when a job's config differs from `published.setup` (a smoke or shortened
 run: training length, samples, importance samples, landmark draws, test-set size), or it ran on a synthetic
-stand-in of the data or with other features than Inception's. Such a row is starred, names each difference, and
-prints ours and the published value but no Δ. A row whose jobs differ in more than the seed (a sweep inside one
-row, e.g. alemi2018/beta_sweep over model.beta) gets one line per setting. A published metric of value null
+stand-in of the data or with other features than Inception's (where the paper publishes a feature metric). Such a
+row is starred, names each difference, and prints ours and the published value but no Δ. A row whose jobs differ
+in more than the seed (a sweep inside one row, e.g. alemi2018/beta_sweep over model.beta) gets one line per
+setting. A published metric of value null
 prints "–": the paper gives no number (a figure) or it is not transcribed yet (`checked: false` says which). So a
 new table is YAML files only (genbench/cli/table.py prints it when every job carries `study.row` and `published`).
 """
@@ -43,6 +44,9 @@ SETTING_NAMES = {
     "metrics.gs.n": "landmark draws",
     "metrics.kid.subset_size": "KID subset size",
 }
+
+
+FEATURE_METRICS = ("fid", "kid", "is", "prdc")  # a published value of these depends on the feature network
 
 
 def is_paper_table(jobs: list[dict]) -> bool:
@@ -136,7 +140,9 @@ def not_comparable(members: list[dict], published: dict) -> list[str]:
     if any(d.endswith("_standin") for d in datasets):
         reasons.append(f"data: {', '.join(datasets)} (a synthetic stand-in, not the paper's data)")
     extractors = sorted({p.get("feature_extractor") for p in protocols if p.get("feature_extractor")})
-    if extractors and extractors != ["inception"]:
+    published_features = any(isinstance(v, (int, float)) and k.split("/")[0] in FEATURE_METRICS
+                             for k, v in (published.get("metrics") or {}).items())
+    if extractors and extractors != ["inception"] and published_features:
         reasons.append(f"features: {', '.join(extractors)} (the paper: Inception)")
     return reasons
 
