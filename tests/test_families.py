@@ -117,3 +117,28 @@ def test_family_config_errors(tmp_path, args, message):
     result = run_genbench([*args, "hydra.run.dir=run"], tmp_path, timeout=60)
     assert result.returncode == 2 and "genbench: error:" in result.stderr and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_nll_scores_a_bernoulli_mixture_exactly_on_binary_images(seeded_one_thread):
+    """metrics=[nll] on model=gmm (binarized): the exact -log p of the held-out images, in nats and bits/dim."""
+    from genbench.metrics.nll import ImportanceSampledNLL
+    from genbench.modules.gmm import GMMModule
+
+    images = (torch.rand(50, 1, 28, 28) < 0.3).to(torch.uint8) * 255  # already binary: binarization is the identity
+
+    class Images:
+        class dataset:  # noqa: N801
+            is_image = True
+
+        shape = (1, 28, 28)
+
+        def real_samples(self, n, split):
+            return images[:n]
+
+    gmm = GMMModule((1, 28, 28), components=3, covariance="diag", min_std=1e-3, fit="em", em_decay=0.6,
+                    image_data="binarize", opt={"name": "adam", "lr": 1e-2}, max_steps=1, log_every=1)
+    out = ImportanceSampledNLL(n=50)(None, Images(), EvalContext(module=gmm))
+    with torch.no_grad():
+        expected = float(-gmm.mixture.log_prob(images.flatten(1).float() / 255).double().mean())
+    assert out["nll/value"] == pytest.approx(expected, rel=1e-6) and out["nll/k"] == 0
+    assert out["nll/bits_per_dim"] == pytest.approx(expected / (784 * math.log(2)), rel=1e-6)
