@@ -67,6 +67,10 @@ def test_every_row_states_its_setup_which_its_full_recipe_meets_and_the_smoke_bu
 
     for row in [e for e in EXPERIMENTS if "/_" not in e and not e.endswith("/table") and "mescheder" not in e]:
         full = OmegaConf.to_container(compose([f"experiment={row}"]))
+        if "published" not in full and "columns" in full.get("study", {}):
+            continue  # a row of a comparison without published values (families/toys)
+        if "params" in (full["hydra"].get("sweeper") or {}):
+            continue  # a table's sweep (families/mnist_nll)
         assert full["published"].get("setup"), row
         assert paper_table.not_comparable([{"config": full, "status": "completed"}], full["published"]) == [], row
         smoke = OmegaConf.to_container(compose([f"experiment={row}", "budget=smoke"]))

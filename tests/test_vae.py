@@ -247,7 +247,7 @@ def test_beta_sweep_rate_distortion_directions_and_plot(tmp_path, mnist_root):
     (["model=vae", "loss=ns"], "choose loss=elbo|iwae"),
     (["model=gan", "metrics=[nll]"], "metrics=nll evaluates VAEs"),
     (["model=iwae", "model.beta=4"], "loss=iwae has no beta"),
-    (["model=vae", "dataset=ring8"], "model=vae trains on images"),
+    (["model=vae", "dataset=dirac"], "dataset=dirac is the Dirac-GAN's single point"),
 ])
 def test_family_mismatches_are_clear_errors(tmp_path, args, message):
     result = run_genbench([*args, "hydra.run.dir=run"], tmp_path, timeout=60)

@@ -21,6 +21,9 @@ SETTING_NAMES = {
 }
 
 
+FEATURE_METRICS = ("fid", "kid", "is", "prdc")  # a published value of these depends on the feature network
+
+
 def is_paper_table(jobs: list[dict]) -> bool:
     return bool(jobs) and all(isinstance(j.get("study"), dict) and "row" in j["study"]
                               and isinstance(j.get("published"), dict) for j in jobs)
@@ -112,7 +115,9 @@ def not_comparable(members: list[dict], published: dict) -> list[str]:
     if any(d.endswith("_standin") for d in datasets):
         reasons.append(f"data: {', '.join(datasets)} (a synthetic stand-in, not the paper's data)")
     extractors = sorted({p.get("feature_extractor") for p in protocols if p.get("feature_extractor")})
-    if extractors and extractors != ["inception"]:
+    published_features = any(isinstance(v, (int, float)) and k.split("/")[0] in FEATURE_METRICS
+                             for k, v in (published.get("metrics") or {}).items())
+    if extractors and extractors != ["inception"] and published_features:
         reasons.append(f"features: {', '.join(extractors)} (the paper: Inception)")
     return reasons
 

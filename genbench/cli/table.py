@@ -10,6 +10,8 @@ method (`published:` in the experiment's config), and the jobs' phase_portrait.p
 
 A paper table (jobs of `experiment=<paper>/<row>` configs, with `study.row` and `published:`) is printed with
 the published value, ours (mean ± std over seeds) and the difference per metric (genbench/cli/paper_table.py).
+A comparison table (jobs whose `study` names `columns`, e.g. `genbench -m experiment=families/toys`) is printed
+with one line per model row and dataset and those columns (genbench/cli/family_table.py).
 A VAE sweep (final elbo/rate and elbo/distortion; a paper table or not) also gets
 <sweep dir>/rate_distortion.png, the rate-distortion plane of Alemi et al. 2018 (D against R, one point per
 setting, lines of D + R = const).
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from genbench.cli import paper_table, render
+from genbench.cli import family_table, paper_table, render
 from genbench.runs.overrides import experiment_overrides
 
 FOLDED = ("seed=",)
@@ -73,7 +75,7 @@ def read_job(job: Path) -> dict:
     return {"job": job.name, "overrides": kept, "status": run.get("status", "not started"),
             "final": metrics.get("final", {}), "protocol": metrics.get("protocol", {}), "study": config.get("study"),
             "published": config.get("published"), "config": config, "path": job,
-            "wandb_id": run.get("wandb_id")}
+            "wandb_id": run.get("wandb_id"), "wall_s": run.get("wall_time_s")}
 
 
 def read_jobs(folders: list[Path]) -> list[dict]:
@@ -247,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if is_dirac_study(jobs) and not args.metrics:
         print_dirac(jobs, args.sweep_dir, args.csv)
+        return _to_wandb(args, jobs)
+    if family_table.is_comparison(jobs) and not args.metrics:  # e.g. experiment=families/toys
+        family_table.print_table(jobs, args.sweep_dir, args.csv)
         return _to_wandb(args, jobs)
     shared = label_settings(jobs)
     names, rows = summarize(jobs, args.metrics.split(",") if args.metrics else None)

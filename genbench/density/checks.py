@@ -51,10 +51,3 @@ def check_density(cfg: DictConfig) -> None:
         _positive(cfg, "model.noise.min_std", "1e-3")
         for key in ("model.noise.components", "model.noise.em_iters", "model.nu", "model.sir.proposals"):
             positive_int(cfg, key)
-    if OmegaConf.select(cfg, "metrics.toy_nll") is not None:
-        for key in ("metrics.toy_nll.n", "metrics.toy_nll.grid"):
-            positive_int(cfg, key)
-        margin = cfg.metrics.toy_nll.margin
-        if not is_number(margin) or margin < 0:
-            raise ConfigError(f"metrics.toy_nll.margin={margin!r} must be a number >= 0 (the grid's border around "
-                              "the data), e.g. 2.0")

@@ -21,7 +21,8 @@ class LikelihoodMetric:
         self.n, self.split, self.seed = int(n), split, int(seed)
 
     def applies(self, data) -> bool:
-        return bool(getattr(data.dataset, "is_image", False))
+        """Images, and vectors (a VAE on the 2D toys)."""
+        return bool(getattr(data.dataset, "is_image", False)) or len(tuple(data.shape)) == 1
 
     def targets(self, data, module) -> tuple[torch.Tensor, torch.Generator]:
         """(the first n held-out images as targets on the module's device, the seeded generator used for the

@@ -2,14 +2,19 @@
 true density is known (ring8, grid25), against the floor: the true density's NLL on the same held-out points
 (its mean is the data's entropy, the best any model can reach).
 
-The model exposes `log_prob(x)` on 2D points. Normalized models (gmm) are scored exactly; for a self-normalized one
-(nce: `unnormalized_log_density(x)` plus its learned log-normalizer `log_normalizer`) the normalizer is computed
-by quadrature, a midpoint rule on a `grid` x `grid` lattice over the data's bounding box widened by `margin`
-(exact enough in 2D: a cell is a fraction of a mode's std), and the model's own c is reported beside it.
+What the model exposes decides how its density is evaluated (`density_kind`):
+- exact (gmm): `log_prob(x)`, normalized; the metric checks its mass on the grid (`toy_nll/log_z`, ~0);
+- quadrature (nce, ebm): `normalized = False`, `unnormalized_log_density(x)` and `log_normalizer` (NCE's learned c,
+  or None: an EBM has no normalizer of its own). The normalizer is computed by quadrature, a midpoint rule on a
+  `grid` x `grid` lattice over the data's bounding box widened by `margin` (exact enough in 2D: a cell is a fraction
+  of a mode's std); mass outside that box is not counted. A learned c is reported beside it;
+- estimate (vae, iwae): `log_prob_estimate(x, k, generator)`, the IWAE bound L_k with k importance samples from
+  q(z|x) (Burda et al. 2015): a lower bound on log p(x), so `toy_nll/value` is an upper estimate of the NLL.
 
-Keys (nats per point): `toy_nll/value` (headline, lower is better; quadrature-normalized for nce), `toy_nll/floor`,
-`toy_nll/gap` (value - floor), `toy_nll/log_z` (log of the model's total mass on the grid: 0 when normalized);
-nce only: `toy_nll/self_normalized` (NLL with the model's c), `toy_nll/c_model`, `toy_nll/c_quadrature`.
+Keys (nats per point): `toy_nll/value` (headline, lower is better), `toy_nll/floor`, `toy_nll/gap` (value - floor);
+exact: `toy_nll/log_z` (log of the model's mass on the grid); quadrature: `toy_nll/c_quadrature`, and with a learned
+c also `toy_nll/self_normalized` (NLL with the model's c), `toy_nll/c_model`, `toy_nll/log_z` (c_model - c_quadrature);
+estimate: `toy_nll/k`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,18 @@ from genbench.errors import GenbenchError
 from genbench.metrics.base import NO_CONTEXT, EvalContext
 
 CHUNK = 65536  # grid points per forward pass
+ESTIMATE_ROWS = 2**17  # points x importance samples per decoder pass (a 2D decoder is small)
+
+
+def density_kind(module) -> str | None:
+    """exact | quadrature | estimate: how this module's density is evaluated; None: it has none (GANs)."""
+    if module is None:
+        return None
+    if hasattr(module, "log_prob_estimate"):
+        return "estimate"
+    if not getattr(module, "normalized", True) and hasattr(module, "unnormalized_log_density"):
+        return "quadrature"
+    return "exact" if hasattr(module, "log_prob") else None
 
 
 class ToyNLL:
@@ -28,9 +45,11 @@ class ToyNLL:
     higher_is_better = False
     needs_samples = False
 
-    def __init__(self, n: int = 10000, split: str = "test", grid: int = 512, margin: float = 2.0, family=None):
+    def __init__(self, n: int = 10000, split: str = "test", grid: int = 512, margin: float = 2.0, k: int = 1000,
+                 seed: int = 0, family=None):
         # family: the model families this metric evaluates (the config checks compare it with model.family)
         self.n, self.split, self.grid, self.margin = int(n), split, int(grid), float(margin)
+        self.k, self.seed = int(k), int(seed)
 
     def applies(self, data) -> bool:
         return tuple(data.shape) == (2,) and hasattr(data.dataset, "log_prob")
@@ -49,8 +68,8 @@ class ToyNLL:
 
     def __call__(self, samples, data, context: EvalContext = NO_CONTEXT) -> dict[str, float]:
         module = context.module
-        if module is None or not hasattr(module, "log_prob"):
-            raise GenbenchError("metric toy_nll needs a model with a density (model=gmm or model=nce)")
+        if density_kind(module) is None:
+            raise GenbenchError("metric toy_nll needs a model with a density (model=gmm, nce, ebm, vae or iwae)")
         was_training = module.training
         module.eval()
         try:
@@ -62,18 +81,30 @@ class ToyNLL:
     def compute(self, module, data) -> dict[str, float]:
         x = data.real_samples(self.n, self.split).float().cpu()
         floor = float(-data.dataset.log_prob(x).mean())
-        grid, log_cell = self.lattice(x)
         out: dict[str, float] = {"toy_nll/floor": floor}
-        if getattr(module, "normalized", True):
+        kind = density_kind(module)
+        if kind == "exact":
             nll = float(-module.log_prob(x).double().mean())
-            out["toy_nll/log_z"] = self.log_mass(module.log_prob, grid, log_cell)
+            out["toy_nll/log_z"] = self.log_mass(module.log_prob, *self.lattice(x))
+        elif kind == "estimate":
+            generator = torch.Generator(device=module.device).manual_seed(self.seed)
+            log_p = module.log_prob_estimate(x.to(module.device), self.k, generator, rows=ESTIMATE_ROWS)
+            nll = float(-log_p.double().mean())
+            out["toy_nll/k"] = float(self.k)
         else:
-            unnormalized = module.unnormalized_log_density
-            c_model = float(module.log_normalizer)
-            c_quad = -self.log_mass(lambda p: unnormalized(p.to(module.device)), grid, log_cell)
-            mean_u = float(unnormalized(x.to(module.device)).double().mean())
-            nll = -(mean_u + c_quad)
-            out.update({"toy_nll/self_normalized": -(mean_u + c_model), "toy_nll/c_model": c_model,
-                        "toy_nll/c_quadrature": c_quad, "toy_nll/log_z": c_model - c_quad})
+            nll = self._quadrature(module, x, out)
         out.update({"toy_nll/value": nll, "toy_nll/gap": nll - floor})
         return out
+
+    def _quadrature(self, module, x: torch.Tensor, out: dict[str, float]) -> float:
+        """The NLL of exp(unnormalized) / Z with Z by quadrature; a learned c (if any) reported beside it."""
+        unnormalized = module.unnormalized_log_density
+        c_quad = -self.log_mass(lambda p: unnormalized(p.to(module.device)), *self.lattice(x))
+        mean_u = float(unnormalized(x.to(module.device)).double().mean())
+        out["toy_nll/c_quadrature"] = c_quad
+        c_model = getattr(module, "log_normalizer", None)
+        if c_model is not None:
+            c_model = float(c_model)
+            out.update({"toy_nll/self_normalized": -(mean_u + c_model), "toy_nll/c_model": c_model,
+                        "toy_nll/log_z": c_model - c_quad})
+        return -(mean_u + c_quad)

@@ -101,6 +101,10 @@ class ChainSampler(nn.Module):
 
 
 class EBMModule(GenerativeModule):
+    # metrics=[toy_nll] normalizes exp(-E) by quadrature: no normalizer of its own (log_normalizer None)
+    normalized = False
+    log_normalizer = None
+
     def __init__(self, energy: nn.Module, loss, shape: tuple[int, ...], *, init: str, langevin: dict,
                  sample: dict, buffer: dict, data_noise: float, opt: dict, max_steps: int, log_every: int,
                  seed: int = 0):
@@ -137,6 +141,11 @@ class EBMModule(GenerativeModule):
     def chain_kwargs(self) -> dict:
         box = {"low": self.box_low, "high": self.box_high} if self.clamp else {}
         return {"step_size": self.step_size, "noise": self.noise_std, **box}
+
+    def unnormalized_log_density(self, x: torch.Tensor) -> torch.Tensor:
+        """-E(x): the log-density up to log Z, which the EBM never computes (metrics=[toy_nll] does, by quadrature
+        in 2D)."""
+        return -self.energy(x.to(self.device).float())
 
     # ----------------------------------------------------------------- sampling
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

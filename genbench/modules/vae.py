@@ -8,6 +8,10 @@ Logged: loss/vae (the objective), train/neg_elbo (D + R), train/rate, train/dist
 
 Samples (`sample`, `sampler`) are the decoder's mean images for z ~ N(0, I) in model space [-1, 1], so every
 image metric (fid, kid, is, prdc, gs, birthday, conditioning) evaluates a VAE exactly as it does a GAN.
+
+On vectors (the 2D toys) the likelihood is a Gaussian on the real values (VectorGaussian) and samples are draws of
+p(x|z): the noise has z_dim + D columns, the latent and the observation noise. `log_prob_estimate` (the IWAE bound
+with k samples) is what metrics=[toy_nll] reports for a VAE.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from genbench.errors import ConfigError
 from genbench.modules.base import GenerativeModule, grad_norm
 from genbench.modules.data_noise import DataNoise
 from genbench.modules.optim import make_optimizer
-from genbench.vae.bounds import Terms, reparameterize
+from genbench.vae.bounds import Terms, importance_sampled_log_likelihood, reparameterize
 
 
 class DecoderMean(nn.Module):
@@ -34,6 +38,17 @@ class DecoderMean(nn.Module):
         return self.likelihood.mean(self.decoder(z)).mul(2).sub(1)
 
 
+class DecoderDraw(nn.Module):
+    """(z, eps) -> a draw of p(x|z) for vectors: the decoder's mean plus sigma * eps (VectorGaussian.draw)."""
+
+    def __init__(self, decoder: nn.Module, likelihood: nn.Module, z_dim: int):
+        super().__init__()
+        self.decoder, self.likelihood, self.z_dim = decoder, likelihood, z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.likelihood.draw(self.decoder(z[:, :self.z_dim]), z[:, self.z_dim:])
+
+
 class VAEModule(DataNoise, GenerativeModule):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, loss, *, z_dim: int, k: int,
                  opt: dict, max_steps: int, log_every: int, lr_schedule: dict | None = None, seed: int = 0,
@@ -44,6 +59,7 @@ class VAEModule(DataNoise, GenerativeModule):
         self.loss, self.k = loss, k
         self.opt_cfg, self.lr_schedule = dict(opt), dict(lr_schedule) if lr_schedule else None
         self.seed, self.images_every = seed, images_every
+        self.draw_dim = decoder.out_shape[0] if hasattr(likelihood, "draw") else 0  # observation noise columns
 
     # ----------------------------------------------------------------- setup
     def configure_optimizers(self):
@@ -75,10 +91,22 @@ class VAEModule(DataNoise, GenerativeModule):
         params = params.view(k, len(mu), *params.shape[1:])
         return Terms(self.likelihood.log_prob(params, target), z, mu, logvar)
 
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """N(0, I) latents, plus the observation noise of each draw on vectors (z_dim + D columns)."""
+        device = generator.device if generator is not None else self.device
+        return torch.randn(n, self.z_dim + self.draw_dim, generator=generator, device=device)
+
     @property
     def sampler(self) -> nn.Module:
-        net = DecoderMean(self.decoder, self.likelihood)
+        net = (DecoderDraw(self.decoder, self.likelihood, self.z_dim) if self.draw_dim
+               else DecoderMean(self.decoder, self.likelihood))
         return net.train(self.decoder.training)
+
+    @torch.no_grad()
+    def log_prob_estimate(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
+                          rows: int = 2000) -> torch.Tensor:
+        """(B,) log p(x) estimated by the IWAE bound L_k (<= log p(x)) of the prepared points x."""
+        return importance_sampled_log_likelihood(self, x, k, rows, generator)
 
     @torch.no_grad()
     def reconstruct(self, target: torch.Tensor) -> torch.Tensor:
@@ -112,16 +140,21 @@ def build(cfg, shape: tuple[int, ...]) -> VAEModule:
     """The VAEModule of a composed config: likelihood, encoder/decoder for `shape`, the objective (`loss=`)."""
     from hydra.utils import instantiate
 
-    from genbench.vae.likelihoods import build_likelihood
+    from genbench.vae.likelihoods import VectorGaussian, build_likelihood
     from genbench.vae.nets import build_encoder_decoder
 
     m = cfg.model
-    if len(shape) != 3:
-        raise ConfigError(f"model={m.name} trains on images (mnist, fashion_mnist, cifar10, folder); "
-                          f"dataset={cfg.dataset.name} holds vectors of shape {tuple(shape)}")
-    likelihood = build_likelihood(m.likelihood.name, shape[0], m.likelihood.get("sigma"))
+    if len(shape) not in (1, 3):
+        raise ConfigError(f"model={m.name} trains on images or vectors; dataset={cfg.dataset.name} holds items of "
+                          f"shape {tuple(shape)}")
+    vectors = len(shape) == 1
+    if vectors:  # real vectors: a Gaussian on the values, whatever likelihood images would use
+        likelihood = VectorGaussian(shape[0], m.likelihood.get("sigma"))
+    else:
+        likelihood = build_likelihood(m.likelihood.name, shape[0], m.likelihood.get("sigma"))
     encoder, decoder = build_encoder_decoder(m.nets, shape, m.z_dim, likelihood.params_per_channel)
     schedule = OmegaConf.to_container(m.lr_schedule) if m.get("lr_schedule") else None
     return VAEModule(encoder, decoder, likelihood, instantiate(cfg.loss), z_dim=m.z_dim, k=m.k,
                      opt=OmegaConf.to_container(m.opt), lr_schedule=schedule, max_steps=cfg.train.max_steps,
-                     log_every=cfg.train.log_every, seed=cfg.seed, images_every=cfg.train.sample_every)
+                     log_every=cfg.train.log_every, seed=cfg.seed,
+                     images_every=None if vectors else cfg.train.sample_every)

@@ -171,8 +171,10 @@ def _check_family(cfg: DictConfig) -> str:
         evaluates = metric.get("family", family)  # one family, or a list of them (toy_nll: [gmm, nce])
         evaluates = [evaluates] if isinstance(evaluates, str) else list(evaluates)
         if family not in evaluates:
-            raise ConfigError(f"metrics={name} evaluates {' and '.join(f.upper() + 's' for f in evaluates)} but "
-                              f"model={model} is a {family.upper()}: drop it from metrics=[...]")
+            names = [f.upper() + "s" for f in evaluates]
+            names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            raise ConfigError(f"metrics={name} evaluates {names} but model={model} is a {family.upper()}: drop it "
+                              "from metrics=[...]")
     return family
 
 
@@ -193,9 +195,12 @@ def _check_gan(cfg: DictConfig) -> None:
 
 def _check_vae(cfg: DictConfig) -> None:
     m = cfg.model
-    if OmegaConf.select(cfg, "dataset.image_size") is None:
-        raise ConfigError(f"model={m.name} trains on images: choose dataset=mnist, fashion_mnist, cifar10 or "
-                          f"folder (dataset={cfg.dataset.name} holds vectors)")
+    if cfg.dataset.name == "dirac":
+        raise ConfigError(f"model={m.name} learns a distribution of images or vectors; dataset=dirac is the "
+                          "Dirac-GAN's single point: choose dataset=ring8, grid25, mnist, ...")
+    if OmegaConf.select(cfg, "dataset.image_size") is None and m.likelihood.name == "discretized_logistic":
+        raise ConfigError(f"model.likelihood.name=discretized_logistic models 8-bit pixels; dataset="
+                          f"{cfg.dataset.name} holds real vectors (a Gaussian likelihood): drop model.likelihood.name")
     positive_int(cfg, "model.k")
     optimizer(cfg, "model.opt")
     if not is_number(m.beta) or m.beta < 0:
@@ -306,6 +311,19 @@ def _check_ebm(cfg: DictConfig) -> None:
                           f"between ranks): use hardware.devices=1 (asked: {world} ranks)")
 
 
+def _check_toy_nll(cfg: DictConfig) -> None:
+    """metrics=[toy_nll]'s settings (any family with a density: gmm, nce, ebm, vae)."""
+    if OmegaConf.select(cfg, "metrics.toy_nll") is None:
+        return
+    for key in ("metrics.toy_nll.n", "metrics.toy_nll.grid", "metrics.toy_nll.k"):
+        if OmegaConf.select(cfg, key) is not None:
+            positive_int(cfg, key)
+    margin = cfg.metrics.toy_nll.margin
+    if not is_number(margin) or margin < 0:
+        raise ConfigError(f"metrics.toy_nll.margin={margin!r} must be a number >= 0 (the grid's border around "
+                          "the data), e.g. 2.0")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first invalid value."""
     _moved_keys(cfg)  # first: an old key would otherwise be ignored, or fail further down under its old name
@@ -327,6 +345,7 @@ def check_config(cfg: DictConfig) -> None:
     if family not in ("ebm", *DENSITY_FAMILIES):  # no latent: samples start in data space, or a density's
         positive_int(cfg, "model.z_dim")
     _sample_minimums(cfg)
+    _check_toy_nll(cfg)
     updates = OmegaConf.select(cfg, "train.updates", default="alternating")
     if updates not in UPDATES:
         raise ConfigError(f"train.updates={updates!r}: choose alternating (the players take turns; train.order "

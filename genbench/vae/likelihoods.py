@@ -8,6 +8,7 @@ output, and the decoder's mean image (what samples and reconstructions show).
 - `gaussian`: N(x; mu, sigma^2) per pixel on dequantized pixels y = (pixel + u) / 256, u ~ U[0, 1); sigma is one
   learned value per channel (`sigma: null`) or fixed. Reported as log p(y) - D log 256, a lower bound on the
   log-probability of the 8-bit image (Theis et al. 2016), so its numbers compare with `discretized_logistic`'s.
+- vectors (the 2D toys, any `name`): `VectorGaussian`, a Gaussian on the real values, sigma learned or fixed.
 - `discretized_logistic`: a logistic per pixel (mean and log-scale from the decoder) integrated over each of
   the 256 pixel bins, the edge bins taking the tails (Salimans et al. 2017): an exact probability of the 8-bit
   image. Pixels scaled to [-1, 1].
@@ -105,6 +106,24 @@ class Gaussian(Likelihood):
 
     def mean(self, mean):
         return mean.clamp(0, 1)
+
+
+class VectorGaussian(Gaussian):
+    """N(x; mu, diag(sigma^2)) on real vectors (the 2D toys): no dequantization, no clamp, sigma one learned value
+    per coordinate (`sigma: null`) or fixed. A draw of p(x|z) is mu + sigma * eps (`draw`): on vectors the VAE's
+    samples are draws, so mode coverage and the Geometry Score see the model's density, not its decoder means."""
+
+    def __init__(self, dim: int, sigma: float | None = None):
+        super().__init__(dim, sigma, levels=None)
+
+    def mean(self, mean):
+        return mean
+
+    def display(self, target):
+        return target
+
+    def draw(self, mean: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return mean + self.log_sigma.exp() * eps
 
 
 class DiscretizedLogistic(Likelihood):
