@@ -1,6 +1,7 @@
-"""Shared base of the metrics that read a VAE's encoder and decoder (elbo, nll): held-out images prepared as the
-likelihood's targets (binarized / dequantized with a fixed seed, so successive evaluations see the same data),
-the module in eval mode, no gradients. They ignore generated samples (`needs_samples = False`)."""
+"""Shared base of the metrics that read a VAE's encoder and decoder (elbo, nll), or an exact likelihood (nll of an
+autoregressive model): held-out images prepared as the likelihood's targets (binarized / dequantized with a fixed
+seed, so successive evaluations see the same data), the module in eval mode, no gradients. They ignore generated
+samples (`needs_samples = False`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class LikelihoodMetric:
     higher_is_better = False
     needs_samples = False
 
-    def __init__(self, n: int = 10000, split: str = "test", seed: int = 0, family: str = "vae"):
+    def __init__(self, n: int = 10000, split: str = "test", seed: int = 0, family="vae"):
         # family: the model family this metric evaluates (the config checks compare it with model.family)
         self.n, self.split, self.seed = int(n), split, int(seed)
 
@@ -26,7 +27,8 @@ class LikelihoodMetric:
     def targets(self, data, module) -> tuple[torch.Tensor, torch.Generator]:
         """(the first n held-out images as targets on the module's device, the seeded generator used for the
         posterior samples that follow)."""
-        if module is None or not hasattr(module, "posterior"):
+        exact = self.name == "nll" and getattr(module, "exact_likelihood", False)
+        if module is None or not (hasattr(module, "posterior") or exact):
             raise GenbenchError(f"metric {self.name} evaluates VAEs (it reads the encoder q(z|x)); "
                                 f"this run's model has none")
         images = data.real_samples(self.n, self.split).to(module.device)

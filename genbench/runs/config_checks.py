@@ -22,8 +22,8 @@ PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true",
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
 ORDERS = ("d_first", "g_first")  # train.order: which player opens an alternating cycle
-FAMILIES = ("gan", "vae", "ebm", "gmm", "nce")
-DENSITY_FAMILIES = ("gmm", "nce")  # their own objective: no loss=, no reg=
+FAMILIES = ("gan", "vae", "ebm", "gmm", "nce", "autoregressive")
+DENSITY_FAMILIES = ("gmm", "nce", "autoregressive")  # their own objective: no loss=, no reg=
 EBM_INITS = ("data", "noise", "buffer")
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
@@ -341,6 +341,10 @@ def check_config(cfg: DictConfig) -> None:
         _check_ebm(cfg)
     elif family == "vae":
         _check_vae(cfg)
+    elif family == "autoregressive":
+        from genbench.autoregressive.checks import check_autoregressive
+
+        check_autoregressive(cfg)
     else:
         from genbench.density.checks import check_density
 
