@@ -96,7 +96,7 @@ def test_gaussian_mixture_per_coordinate_integrates_to_one(seeded_one_thread):
     assert float(torch.trapezoid(density, x)) == pytest.approx(1.0, abs=1e-6)
 
 
-FEW = ["train.log_every=50", "train.sample_every=150", "train.checkpoint_every=150", "eval.every=150",
+FEW = ["train.log_every=50", "train.sample_every=200", "train.checkpoint_every=200", "eval.every=200",
        "eval.n=500", "logger=csv", "metrics.toy_nll.grid=256", "hardware.threads=1"]
 
 
@@ -109,27 +109,27 @@ def _final(run) -> dict:
 
 
 def test_made_on_ring8_learns_the_density_and_resumes_exactly(tmp_path):
-    """`genbench model=pixelcnn` on the default ring8: 300 steps against 150 + resume=<dir> to 300, the same weights
+    """`genbench model=pixelcnn` on the default ring8: 400 steps against 200 + resume=<dir> to 400, the same weights
     and final metrics to the bit; the density is near the floor, samples cover the 8 modes."""
-    twin = run_genbench(["model=pixelcnn", "hydra.run.dir=twin", "train.max_steps=300", *FEW], tmp_path)
+    twin = run_genbench(["model=pixelcnn", "hydra.run.dir=twin", "train.max_steps=400", *FEW], tmp_path)
     assert twin.returncode == 0, twin.stderr[-3000:]
-    first = run_genbench(["model=pixelcnn", "hydra.run.dir=run", "train.max_steps=150", *FEW], tmp_path)
+    first = run_genbench(["model=pixelcnn", "hydra.run.dir=run", "train.max_steps=200", *FEW], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    second = run_genbench(["resume=run", "train.max_steps=300"], tmp_path)
+    second = run_genbench(["resume=run", "train.max_steps=400"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     run = tmp_path / "run"
     record = read_json(run / "run.json")
-    assert record["status"] == "completed" and record["generator_steps"] == 300 and record["attempts"] == 2
+    assert record["status"] == "completed" and record["generator_steps"] == 400 and record["attempts"] == 2
     resumed, uninterrupted = _ckpt(run)["state_dict"], _ckpt(tmp_path / "twin")["state_dict"]
     assert resumed.keys() == uninterrupted.keys()
     for key in resumed:
         assert torch.equal(resumed[key], uninterrupted[key]), key
     final = _final(run)
     assert final == _final(tmp_path / "twin")
-    assert final["modes/covered"] == 8 and final["toy_nll/gap"] < 0.5 and abs(final["toy_nll/log_z"]) < 1e-2, final
+    assert final["modes/covered"] == 8 and final["toy_nll/gap"] < 0.4 and abs(final["toy_nll/log_z"]) < 2e-2, final
     assert read_json(run / "metrics.json")["best"]["metric"] == "toy_nll/value"
     assert "train/nll" in (run / "csv" / "metrics.csv").read_text()
-    assert (run / "samples" / "step_300.png").is_file()
+    assert (run / "samples" / "step_400.png").is_file()
 
 
 SMALL = ["model.nets.width=16", "model.pixelcnn.layers=3", "model.pixelcnn.head=32", "dataset.batch_size=16",
@@ -153,8 +153,7 @@ def test_pixelcnn_on_binarized_mnist_reports_exact_nll_fid_and_resumes_exactly(t
         assert torch.equal(resumed[key], uninterrupted[key]), key
     metrics = read_json(tmp_path / "run" / "metrics.json")
     final = metrics["final"]
-    assert final == pytest.approx(read_json(tmp_path / "twin" / "metrics.json")["final"], rel=0, abs=0) or {
-        k: v for k, v in final.items() if not k.startswith("time/")} == _final(tmp_path / "twin")
+    assert _final(tmp_path / "run") == _final(tmp_path / "twin")
     assert final["nll/n"] == 200 and "nll/k" not in final
     assert final["nll/bits_per_dim"] == pytest.approx(final["nll/value"] / (784 * math.log(2)))
     assert final["nll/value"] < 784 * math.log(2)  # better than a coin per pixel after 10 steps
