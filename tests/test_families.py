@@ -1,6 +1,6 @@
 """One comparison across model families (issue 17): the EBM's quadrature NLL against a closed form, the vector VAE
-on ring8 through `genbench` with resume, experiment=families/toys with a tiny budget printed by `genbench-table`,
-and the config errors of these paths."""
+on ring8 through `genbench` with resume, experiment=families/toys with a tiny budget and experiment=families/mnist_nll
+with the smoke budget printed by `genbench-table`, and the config errors of these paths."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import read_json, run_genbench
+from conftest import genbench_env, read_json, run_genbench
 from torch import nn
 
 from genbench.data.toy import Ring8
@@ -17,7 +17,7 @@ from genbench.metrics.base import EvalContext
 from genbench.metrics.toy_nll import ToyNLL
 from genbench.modules.ebm import EBMModule
 
-ROWS = ["GAN (NS + GP0)", "WGAN-GP", "VAE", "GMM (K = 25)", "NCE (q = GMM-8)", "EBM"]
+ROWS = ["GAN (NS + GP0)", "WGAN-GP", "VAE", "GMM (K = 25)", "NCE (q = GMM-8)", "EBM", "Autoregressive (MADE)"]
 DENSITY_ROWS = ROWS[2:]
 
 
@@ -105,10 +105,30 @@ def test_family_table_runs_every_family_and_genbench_table_prints_every_row(tmp_
     assert csv.returncode == 0 and len(csv.stdout.strip().splitlines()) == 1 + 2 * len(ROWS), csv.stdout
 
 
+def test_mnist_likelihood_table_prints_every_family_beside_its_published_value(tmp_path, mnist_root):
+    """families/mnist_nll under budget=smoke: GMM, VAE, IWAE and PixelCNN on binarized MNIST, one table."""
+    env = genbench_env(GENBENCH_DATA=str(mnist_root))
+    result = run_genbench(["-m", "experiment=families/mnist_nll", "budget=smoke", "logger=csv", "hardware.threads=1"],
+                          tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = subprocess.run(["genbench-table", "outputs/tables/families/mnist_nll-smoke"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    published = {"GMM (500 Bernoulli components) *": "137.6 (unchecked)", "VAE *": "89.78 ± 0.01",
+                 "IWAE (k = 50) *": "86.82 ± 0.01", "PixelCNN *": "81.3"}
+    for row, value in published.items():
+        line = next(line for line in out.stdout.splitlines() if line.startswith(f"| {row} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2] == "1 completed" and cells[3] == value and cells[5] == "–", cells  # smoke: no Δ
+        ours = float(cells[4].split()[0])
+        assert 0 < ours < 800 and float(cells[7].split()[0]) == pytest.approx(ours / (784 * math.log(2)), rel=1e-3)
+        assert cells[10] != "–" and cells[13] != "–", cells  # FID, IS of every family's samples
+
+
 @pytest.mark.parametrize("args, message", [
     (["model=vae", "dataset=ring8", "model.likelihood.name=discretized_logistic"],
      "dataset=ring8 holds real vectors (a Gaussian likelihood): drop model.likelihood.name"),
-    (["model=wgan_gp", "metrics=[toy_nll]"], "metrics=toy_nll evaluates GMMs, NCEs, EBMs and VAEs but model=wgan_gp"),
+    (["model=wgan_gp", "metrics=[toy_nll]"], "metrics=toy_nll evaluates GMMs, NCEs, EBMs, VAEs and autoregressive models but model=wgan_gp"),
     (["model=ebm", "metrics=[toy_nll]", "metrics.toy_nll.k=0"], "metrics.toy_nll.k=0"),
     (["model=ebm", "metrics=[toy_nll]", "metrics.toy_nll.margin=-1"], "metrics.toy_nll.margin=-1 must be a number"),
     (["experiment=families/toys/gan", "metrics=[toy_nll]"], "metrics=toy_nll evaluates"),

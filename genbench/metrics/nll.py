@@ -3,9 +3,9 @@ from q(z|x) (the IWAE bound L_k, Burda et al. 2015; k = 5000 is the literature's
 images, in nats per image. Batched: one forward pass decodes at most `rows` (images x samples) latents, so
 k = 5000 fits in memory; the estimate does not depend on `rows`.
 
-A model with an exact, normalized density on images (model=gmm, e.g. Bernoulli components on binarized MNIST) is
-scored exactly on the same held-out images, prepared the same way (`nll/k` is 0 then): the VAEs' protocol, one
-table for the tractable families.
+A model with an exact, normalized density on images (model=gmm, e.g. Bernoulli components on binarized MNIST;
+model=pixelcnn) is scored exactly on the same held-out images, prepared the same way (`nll/k` is 0 then): the
+VAEs' protocol, one table for the tractable families; at most `rows` images (and the module's `eval_batch`) a pass.
 
 Keys: `nll/value` (headline, lower is better), `nll/std_err` (standard error over the images), `nll/bits_per_dim`
 (value / (pixels x ln 2)), `nll/k`, `nll/n`. L_k is a lower bound on log p(x) that tightens with k, so the
@@ -54,5 +54,6 @@ class ImportanceSampledNLL(LikelihoodMetric):
         images = data.real_samples(self.n, self.split)
         rng = torch.Generator().manual_seed(self.seed)
         points = module.prepare(images.cpu(), rng).to(module.device)
-        log_p = torch.cat([module.log_density(x) for x in points.split(self.rows)]).double()
+        per_pass = min(self.rows, getattr(module, "eval_batch", self.rows))
+        log_p = torch.cat([module.log_density(x) for x in points.split(per_pass)]).double()
         return images, (log_p + module.log_prob_offset).cpu()

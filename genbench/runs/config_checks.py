@@ -22,8 +22,18 @@ PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true",
 WANDB_MODES = ("offline", "online", "disabled")
 UPDATES = ("alternating", "simultaneous")
 ORDERS = ("d_first", "g_first")  # train.order: which player opens an alternating cycle
-FAMILIES = ("gan", "vae", "ebm", "gmm", "nce")
-DENSITY_FAMILIES = ("gmm", "nce")  # their own objective: no loss=, no reg=
+FAMILIES = ("gan", "vae", "ebm", "gmm", "nce", "autoregressive")
+DENSITY_FAMILIES = ("gmm", "nce", "autoregressive")  # their own objective: no loss=, no reg=
+FAMILY_NAMES = {"autoregressive": "autoregressive model"}  # in messages; the others by their acronym
+AN = ("ebm", "nce", "autoregressive")  # 'an EBM', 'an NCE': the article goes by the sound
+
+
+def family_name(family: str, article: bool = False, plural: bool = False) -> str:
+    """'GAN', 'a GAN', 'GANs', 'an autoregressive model': a family as the error messages name it."""
+    name = FAMILY_NAMES.get(family, family.upper())
+    if plural:
+        return name + "s"
+    return ("an " if family in AN else "a ") + name if article else name
 EBM_INITS = ("data", "noise", "buffer")
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 VAE_ARCHS = ("mlp", "conv")
@@ -154,26 +164,26 @@ def _check_family(cfg: DictConfig) -> str:
         raise ConfigError(f"model.family={family!r}: choose one of {', '.join(FAMILIES)}")
     model = cfg.model.get("name", family)
     if family in DENSITY_FAMILIES and isinstance(cfg.get("loss"), DictConfig):
-        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {cfg.loss.get('family', 'gan').upper()} "
-                          f"objective but model={model} trains by its own ({family.upper()}): drop loss=")
+        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is {family_name(cfg.loss.get('family', 'gan'), True)} "
+                          f"objective but model={model} trains by its own ({family_name(family, True)}): drop loss=")
     loss_family = cfg.loss.get("family", "gan") if isinstance(cfg.get("loss"), DictConfig) else family
     if loss_family != family:
-        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is a {loss_family.upper()} objective but "
-                          f"model={model} is a {family.upper()}: choose loss="
+        raise ConfigError(f"the loss {cfg.loss.get('_target_')} is {family_name(loss_family, True)} objective but "
+                          f"model={model} is {family_name(family, True)}: choose loss="
                           + "|".join(_group_options("loss", family)))
     regs = list(cfg.get("reg") or {})
     if family != "gan" and regs:
         raise ConfigError(f"reg={','.join(regs)}: GAN regularizers act on a discriminator or the GAN game; "
-                          f"model={model} is a {family.upper()} and takes none: drop it (reg=none)")
+                          f"model={model} is {family_name(family, True)} and takes none: drop it (reg=none)")
     for name, metric in (cfg.get("metrics") or {}).items():
         if not (isinstance(metric, DictConfig) and "_target_" in metric):
             continue
         evaluates = metric.get("family", family)  # one family, or a list of them (toy_nll: [gmm, nce])
         evaluates = [evaluates] if isinstance(evaluates, str) else list(evaluates)
         if family not in evaluates:
-            names = [f.upper() + "s" for f in evaluates]
+            names = [family_name(f, plural=True) for f in evaluates]
             names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-            raise ConfigError(f"metrics={name} evaluates {names} but model={model} is a {family.upper()}: drop it "
+            raise ConfigError(f"metrics={name} evaluates {names} but model={model} is {family_name(family, True)}: drop it "
                               "from metrics=[...]")
     return family
 
@@ -360,6 +370,10 @@ def check_config(cfg: DictConfig) -> None:
         _check_ebm(cfg)
     elif family == "vae":
         _check_vae(cfg)
+    elif family == "autoregressive":
+        from genbench.autoregressive.checks import check_autoregressive
+
+        check_autoregressive(cfg)
     else:
         from genbench.density.checks import check_density
 
