@@ -128,7 +128,8 @@ def test_mnist_likelihood_table_prints_every_family_beside_its_published_value(t
 @pytest.mark.parametrize("args, message", [
     (["model=vae", "dataset=ring8", "model.likelihood.name=discretized_logistic"],
      "dataset=ring8 holds real vectors (a Gaussian likelihood): drop model.likelihood.name"),
-    (["model=wgan_gp", "metrics=[toy_nll]"], "metrics=toy_nll evaluates GMMs, NCEs, EBMs, VAEs and autoregressive models but model=wgan_gp"),
+    (["model=wgan_gp", "metrics=[toy_nll]"],
+     "metrics=toy_nll evaluates GMMs, NCEs, EBMs, VAEs and autoregressive models but model=wgan_gp"),
     (["model=ebm", "metrics=[toy_nll]", "metrics.toy_nll.k=0"], "metrics.toy_nll.k=0"),
     (["model=ebm", "metrics=[toy_nll]", "metrics.toy_nll.margin=-1"], "metrics.toy_nll.margin=-1 must be a number"),
     (["experiment=families/toys/gan", "metrics=[toy_nll]"], "metrics=toy_nll evaluates"),

@@ -220,7 +220,8 @@ def test_nce_runs_on_ring8_reports_both_normalizers_and_resumes(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["model=gmm", "loss=ns"], "trains by its own (a GMM): drop loss="),
     (["model=nce", "reg=gp"], "model=nce is an NCE and takes none"),
-    (["model=gan", "metrics=[toy_nll]"], "metrics=toy_nll evaluates GMMs, NCEs, EBMs, VAEs and autoregressive models but model=gan is a GAN"),
+    (["model=gan", "metrics=[toy_nll]"],
+     "metrics=toy_nll evaluates GMMs, NCEs, EBMs, VAEs and autoregressive models but model=gan is a GAN"),
     (["model=gmm", "model.fit=newton"], "model.fit='newton': choose one of gradient, em"),
     (["model=nce", "model.noise.name=flow"], "model.noise.name='flow': choose one of gaussian, gmm"),
     (["model=nce", "model.hidden=[]"], "model.hidden=[] must list layer widths"),

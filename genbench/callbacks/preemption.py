@@ -35,6 +35,7 @@ class Interrupted(SystemExit):
 
 
 class StopOnSignal(pl.Callback):
+    every = ()  # acts at any batch end (genbench/runs/step_chunks.py)
     def __init__(self, checkpoint: LastCheckpoint):
         self.checkpoint = checkpoint
         self.pending: int | None = None  # the signal noted since the last batch boundary

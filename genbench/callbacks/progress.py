@@ -11,6 +11,7 @@ SHOWN = 4  # latest statistics beside the bar
 
 
 class TrainingProgress(pl.Callback):
+    every = ()  # shows the step at any batch end (genbench/runs/step_chunks.py)
     def __init__(self, max_steps: int):
         self.max_steps = max_steps
         self.stage: Stage | None = None

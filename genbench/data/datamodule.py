@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from genbench.errors import ConfigError
+from genbench.runs.step_chunks import batches_per_call
 
 ON_DEVICE_MAX_BYTES = 2 << 30  # in-memory training data up to 2 GiB moves to the GPU once
 
@@ -25,16 +26,18 @@ def rank_batch(batch_size: int, world_size: int) -> int:
 
 
 class TensorBatches:
-    """Shuffled global batches of rows of `data`, re-shuffled each epoch from a seeded generator.
+    """Shuffled global batches of rows of `data`, re-shuffled each epoch from a seeded generator, endlessly (the
+    module stops at its budget).
 
     `batch_size` is the global batch (all ranks together). Global batch i is rows [i*B, (i+1)*B) of the epoch's
     permutation; rank r takes its contiguous share [i*B + r*b, i*B + (r+1)*b), b = B / W, so W ranks together see
     exactly the batches one rank would. `skip` batches are passed over first (drawing the permutations of the
-    epochs they span), so a resumed run sees exactly the batches an uninterrupted one would have seen.
+    epochs they span), so a resumed run sees exactly the batches an uninterrupted one would have seen. With
+    `chunk` > 1, `chunk` consecutive batches come as one list (genbench/runs/step_chunks.py), across epochs.
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 skip: int = 0):
+                 skip: int = 0, chunk: int = 1):
         if batch_size > len(data):
             raise ConfigError(f"dataset.batch_size={batch_size} is larger than the dataset ({len(data)} items): "
                               f"choose at most {len(data)}")
@@ -42,20 +45,29 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.local = rank_batch(batch_size, world_size)
         self.generator = torch.Generator().manual_seed(seed)
-        self.skip = skip
+        self.skip, self.chunk = skip, chunk
 
-    def __len__(self) -> int:
-        return len(self.data) // self.batch_size
-
-    def __iter__(self):
-        epochs, offset = divmod(self.skip, len(self))
+    def batches(self):
+        """This rank's batches, one after another, epoch after epoch."""
+        per_epoch = len(self.data) // self.batch_size
+        epochs, offset = divmod(self.skip, per_epoch)
         self.skip = 0
         for _ in range(epochs):
             torch.randperm(len(self.data), generator=self.generator)
-        order = torch.randperm(len(self.data), generator=self.generator)
-        for start in range(offset * self.batch_size, len(self) * self.batch_size, self.batch_size):
-            mine = start + self.rank * self.local
-            yield self.data[order[mine:mine + self.local]]
+        while True:
+            order = torch.randperm(len(self.data), generator=self.generator)
+            for start in range(offset * self.batch_size, per_epoch * self.batch_size, self.batch_size):
+                mine = start + self.rank * self.local
+                yield self.data[order[mine:mine + self.local]]
+            offset = 0
+
+    def __iter__(self):
+        if self.chunk == 1:
+            yield from self.batches()
+            return
+        batches = self.batches()
+        while True:
+            yield [next(batches) for _ in range(self.chunk)]
 
 
 class GenDataModule(pl.LightningDataModule):
@@ -63,11 +75,13 @@ class GenDataModule(pl.LightningDataModule):
 
     It counts the training batches handed to the model and keeps the count in checkpoints: a resumed run
     of in-memory data continues with the next batch of the same permutation (image folders restart the
-    epoch's shuffle)."""
+    epoch's shuffle). In-memory data comes up to `steps_per_batch` generator steps' batches at a time
+    (genbench/runs/step_chunks.py)."""
 
-    def __init__(self, dataset, batch_size: int, seed: int, num_workers: int = 0):
+    def __init__(self, dataset, batch_size: int, seed: int, num_workers: int = 0, steps_per_batch: int = 1):
         super().__init__()
         self.dataset, self.batch_size, self.seed, self.num_workers = dataset, batch_size, seed, num_workers
+        self.steps_per_batch = steps_per_batch
         self.train_data: torch.Tensor | Dataset | None = None
         self._other_splits: dict[str, torch.Tensor | Dataset] = {}
         self.batches_seen = 0  # training batches handed to the model (prefetched ones not counted)
@@ -75,7 +89,7 @@ class GenDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.trainer is not None and self.trainer.training:
-            self.batches_seen += 1
+            self.batches_seen += len(batch) if isinstance(batch, list) else 1
         return batch
 
     def state_dict(self) -> dict:
@@ -107,7 +121,8 @@ class GenDataModule(pl.LightningDataModule):
         world = self.trainer.world_size if self.trainer is not None else 1
         if isinstance(self.train_data, torch.Tensor):
             skip, self._skip = self._skip, 0
-            return TensorBatches(self._on_device(self.train_data), self.batch_size, self.seed, rank, world, skip)
+            chunk = batches_per_call(self.trainer, self.steps_per_batch) if self.trainer is not None else 1
+            return TensorBatches(self._on_device(self.train_data), self.batch_size, self.seed, rank, world, skip, chunk)
         # Lightning gives each rank a DistributedSampler: rank r's batch i holds its share of global batch i
         return DataLoader(self.train_data, batch_size=rank_batch(self.batch_size, world), shuffle=True, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,

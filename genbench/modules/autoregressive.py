@@ -93,7 +93,7 @@ class ARModule(DensityModule):
         return self.likelihood.to_input(x)  # {0, 1} -> [-1, 1]; 8-bit pixels already are
 
     # ----------------------------------------------------------------- training
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> None:
         opt = self.optimizers()
         log_p = self.log_likelihood(self.prepare(batch))
         loss = -log_p.mean()

@@ -7,7 +7,10 @@ The callbacks (evaluation, samples, checkpoints), run.py and genbench-eval only 
   logged training statistics);
 - `z_dim`, `sampler` (the network z -> model space that samples are drawn with), `noise(n)`, `sample(n, z)`,
   `to_model_space(batch)` (uint8 images -> [-1, 1], the space samples are exchanged in);
-- the counters in the checkpoint (`counters()`, saved under "genbench").
+- the counters in the checkpoint (`counters()`, saved under "genbench");
+- `train_batch(batch)`: one training batch; `training_step` trains the list of batches in-memory data hands over
+  at once (genbench/runs/step_chunks.py), `batches_per_g_step` and `at_step_boundary()` say where such a list
+  may start.
 
 Training statistics are summed on the device between log points (`_track`), so the hot loop never waits
 on a device-to-host copy; `_log_stats` averages them, adds steps/s and hands them to every logger.
@@ -123,6 +126,26 @@ class GenerativeModule(pl.LightningModule):
         out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
         net.train(was_training)
         return out
+
+    # ----------------------------------------------------------------- training
+    batches_per_g_step = 1  # training batches per generator step (a GAN's n_critic)
+
+    def at_step_boundary(self) -> bool:
+        """True between generator steps (no generator step is half done): a list of batches may start here."""
+        return True
+
+    def training_step(self, batch, batch_idx):
+        """One Lightning batch: one training batch, or a list of them (in-memory data, several generator steps
+        per Lightning batch), trained one after another until the run stops."""
+        if not isinstance(batch, list):
+            return self.train_batch(batch)
+        for one in batch:
+            self.train_batch(one)
+            if self.trainer.should_stop:
+                break
+
+    def train_batch(self, batch) -> None:
+        raise NotImplementedError
 
     # ----------------------------------------------------------------- end of a generator step
     def _log_and_stop(self) -> None:

@@ -197,7 +197,7 @@ class EBMModule(GenerativeModule):
         keep = keep.view(-1, *([1] * len(self.shape)))
         return torch.where(keep, self.replay[rows], fresh), rows
 
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> None:
         opt = self.optimizers()
         real = self.to_model_space(batch)
         if self.data_noise:

@@ -57,7 +57,7 @@ class GANModule(GenerativeModule):
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.loss, self.regs = loss, list(regs)
         self.grad_at = {side for reg in self.regs for side in reg.grad_at}  # D inputs whose forward R1/R2 reuse
-        self.n_critic = n_critic
+        self.n_critic = self.batches_per_g_step = n_critic
         self.opt_cfg = {"g": dict(opt_g), "d": dict(opt_d)}
         self.ema_decay, self.ema_start = ema_decay, ema_start
         if updates not in UPDATES:
@@ -76,6 +76,9 @@ class GANModule(GenerativeModule):
 
     def counters(self) -> dict:
         return {**super().counters(), "d_count": self.d_count}
+
+    def at_step_boundary(self) -> bool:
+        return self.d_count % self.n_critic == 0  # every batch is one D step; a cycle of n_critic ends with G's
 
     def load_counters(self, state: dict) -> None:
         super().load_counters(state)
@@ -198,7 +201,7 @@ class GANModule(GenerativeModule):
         params = [p for p in module.parameters() if p.requires_grad]
         self.manual_backward(sum((g * p).sum() for g, p in zip(grads, params, strict=True)))
 
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> None:
         opt_d, opt_g, *reg_opts = self.optimizers()
         real = self.to_model_space(batch)
         g_turn = (self.d_count + 1) % self.n_critic == 0  # the cycle's last batch

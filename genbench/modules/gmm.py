@@ -73,7 +73,7 @@ class GMMModule(DensityModule):
         self._em_stats = [s.to(self.device) for s in stats] if stats is not None else None
 
     # ----------------------------------------------------------------- training
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> None:
         x = self.prepare(batch)
         if self.fit == "em":
             with torch.no_grad():

@@ -156,7 +156,7 @@ class NCEModule(DensityModule):
         return SIRSampler(self.density, self.proposals, self.to_samples, self.sir_stats)
 
     # ----------------------------------------------------------------- training
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> None:
         opt = self.optimizers()
         x = self.prepare(batch)
         q = self.density.noise

@@ -114,7 +114,7 @@ class VAEModule(DataNoise, GenerativeModule):
         return self.sampler(self.posterior(target)[0])
 
     # ----------------------------------------------------------------- training
-    def training_step(self, batch, batch_idx):
+    def train_batch(self, batch) -> None:
         opt = self.optimizers()
         target = self.likelihood.prepare(batch, self.data_rng())
         terms = self.terms(target, self.k)

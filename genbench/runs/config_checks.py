@@ -183,8 +183,8 @@ def _check_family(cfg: DictConfig) -> str:
         if family not in evaluates:
             names = [family_name(f, plural=True) for f in evaluates]
             names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-            raise ConfigError(f"metrics={name} evaluates {names} but model={model} is {family_name(family, True)}: drop it "
-                              "from metrics=[...]")
+            raise ConfigError(f"metrics={name} evaluates {names} but model={model} is {family_name(family, True)}: "
+                              "drop it from metrics=[...]")
     return family
 
 
@@ -350,7 +350,7 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={cfg.seed} is out of range: choose a whole number from 0 to {MAX_SEED} "
                           "(numpy's seeds are 32-bit)")
     for key in ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                "eval.every", "eval.n", "dataset.batch_size", "hardware.devices"):
+                "train.steps_per_batch", "eval.every", "eval.n", "dataset.batch_size", "hardware.devices"):
         positive_int(cfg, key)
     if family not in ("ebm", *DENSITY_FAMILIES):  # no latent: samples start in data space, or a density's
         positive_int(cfg, "model.z_dim")

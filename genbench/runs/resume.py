@@ -21,7 +21,7 @@ from genbench.runs.run_dir import RunDir
 
 # What a resumed run may change: how long it runs, what it logs and when it evaluates, and where it runs.
 RESUMABLE = (
-    "resume", "rerun", "logger", "train.max_steps", "train.log_every", "train.sample_every",
+    "resume", "rerun", "logger", "train.max_steps", "train.steps_per_batch", "train.log_every", "train.sample_every",
     "train.checkpoint_every", "eval.every", "hardware.devices", "hardware.num_nodes", "hardware.threads",
     "hardware.accelerator", "hardware.strategy", "hardware.partition", "hardware.account", "hardware.qos",
     "hardware.time_min", "hardware.cpus_per_task", "hardware.mem_gb", "hardware.signal_delay_s",

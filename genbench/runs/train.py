@@ -84,7 +84,8 @@ class RunContext:
 
 def build_datamodule(cfg: DictConfig) -> GenDataModule:
     dataset = instantiate(cfg.dataset, seed=cfg.seed, _convert_="all")
-    return GenDataModule(dataset, cfg.dataset.batch_size, cfg.seed, cfg.dataset.get("num_workers", 0))
+    return GenDataModule(dataset, cfg.dataset.batch_size, cfg.seed, cfg.dataset.get("num_workers", 0),
+                         steps_per_batch=int(cfg.train.get("steps_per_batch", 1)))
 
 
 def build_module(cfg: DictConfig, shape: tuple[int, ...]) -> pl.LightningModule:

@@ -42,6 +42,7 @@ def verdict(distances: list[float], window: float = 0.2, rtol: float = 0.1) -> t
 
 
 class DiracMetric(pl.Callback):
+    every = 1  # records after every generator step: one step per Lightning batch (genbench/runs/step_chunks.py)
     name = "dirac"
     headline = "dirac/distance"
     higher_is_better = False
