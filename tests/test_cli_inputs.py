@@ -64,6 +64,7 @@ def _one_line_error(result) -> str:
     (["train.max_steps=0"], "train.max_steps=0"),
     (["dataset=folder"], "dataset.root has no value"),
     (["hardware.precision=16-mixed"], "needs a GPU"),
+    (["dataset=grid25", "+dataset.crop=20"], "dataset.crop is not a setting of dataset=grid25 (Grid25)"),
 ])
 def test_bad_values_fail_before_training(tmp_path, args, expected):
     result = run_genbench(["hydra.run.dir=run", *args], tmp_path, timeout=60)

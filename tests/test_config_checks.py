@@ -128,11 +128,24 @@ def test_every_target_is_importable(cfg_for, group, option):
 @pytest.mark.parametrize("option", ["ring8", "grid25", "circle", "swissroll", "cifar10_standin", "dirac"])
 def test_datasets_follow_the_dataset_contract(cfg_for, option):
     from genbench.data.base import Dataset
+    from genbench.data.build import build_dataset
 
     cfg = cfg_for(f"dataset={option}", *(["model=dirac_gan"] if option == "dirac" else []))
-    dataset = instantiate(cfg.dataset, seed=0, _convert_="all")
+    dataset = build_dataset(cfg.dataset, seed=0)
     assert isinstance(dataset, Dataset)
     assert tuple(dataset.shape) == tuple(dataset.load("train").shape[1:])
+
+
+@pytest.mark.parametrize("overrides, names", [
+    (["+dataset.radious=3"], ["dataset.radious is not a setting of dataset=ring8", "radius"]),  # a typo
+    (["dataset=mnist", "+dataset.crop=20"], ["dataset.crop", "image_size"]),  # another dataset's setting
+])
+def test_a_key_the_dataset_does_not_take_is_refused_naming_its_settings(cfg_for, overrides, names):
+    from genbench.data.build import dataset_arguments
+
+    with pytest.raises(ConfigError) as err:
+        dataset_arguments(cfg_for(*overrides).dataset, seed=0)
+    assert all(name in str(err.value) for name in names) and "\n" not in str(err.value)
 
 
 # --------------------------------------------------------------------------------------- the recipes
@@ -268,6 +281,7 @@ BAD_VALUES = [
     (["model.ema.decay=0"], ["model.ema.decay"]),
     (["logger.wandb.mode=sometimes"], ["logger.wandb.mode", "offline"]),
     (["dataset=folder"], ["dataset.root"]),
+    (["train.steps_per_batch=0"], ["train.steps_per_batch"]),
     (["hardware.precision=16-mixed"], ["hardware.precision", "GPU"]),
     (["hardware.precision=fp8"], ["hardware.precision", "32-true"]),
     (["eval.mode=up"], ["eval.mode"]),

@@ -20,8 +20,7 @@ class FileImages:
     default_channels: ClassVar[int]
 
     def __init__(self, root: str, image_size: int | None = None, channels: int | None = None,
-                 download: bool = True, verify: bool = True, timeout: float = 15.0, binarize: str | None = None,
-                 **unused):
+                 download: bool = True, verify: bool = True, timeout: float = 15.0, binarize: str | None = None):
         self.image_size = image_size or self.default_size
         self.channels = channels or self.default_channels
         check_geometry(self.image_size, self.channels)

@@ -56,7 +56,6 @@ class ImageFolder(Dataset):
         channels: int = 3,
         download: bool = True,
         crop: int | None = None,
-        **unused,
     ):
         check_geometry(image_size, channels)
         if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):

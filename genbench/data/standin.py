@@ -20,7 +20,7 @@ class ImageStandIn:
     is_image = True
 
     def __init__(self, name: str = "cifar10_standin", image_size: int = 32, channels: int = 3, classes: int = 10,
-                 n_train: int = 5000, n_test: int = 1000, seed: int = 0, **unused):
+                 n_train: int = 5000, n_test: int = 1000, seed: int = 0):
         self.name, self.image_size, self.channels, self.classes = name, image_size, channels, classes
         self.n = {"train": int(n_train), "test": int(n_test)}
         self.seed = int(seed)

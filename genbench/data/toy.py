@@ -19,7 +19,7 @@ class Toy2D:
     shape = (2,)
     modes: torch.Tensor | None = None
 
-    def __init__(self, n: int = 100_000, std: float = 0.02, seed: int = 0, **unused):
+    def __init__(self, n: int = 100_000, std: float = 0.02, seed: int = 0):
         self.n, self.std, self.seed = int(n), float(std), int(seed)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:

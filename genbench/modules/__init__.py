@@ -14,7 +14,7 @@ from genbench.errors import ConfigError
 
 def available() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
-                  and m.name not in ("optim", "base"))
+                  and m.name not in ("optim", "base", "data_noise"))
 
 
 def build(cfg, shape: tuple[int, ...]):

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genbench import modules
@@ -24,6 +23,7 @@ from genbench.callbacks.progress import TrainingProgress
 from genbench.callbacks.random_state import RandomState
 from genbench.callbacks.samples import SampleImages
 from genbench.callbacks.wandb_figures import WandbFigures
+from genbench.data.build import build_dataset, dataset_arguments
 from genbench.data.datamodule import GenDataModule
 from genbench.errors import ConfigError
 from genbench.metrics.choice import choose_for
@@ -83,7 +83,7 @@ class RunContext:
 
 
 def build_datamodule(cfg: DictConfig) -> GenDataModule:
-    dataset = instantiate(cfg.dataset, seed=cfg.seed, _convert_="all")
+    dataset = build_dataset(cfg.dataset, cfg.seed)
     return GenDataModule(dataset, cfg.dataset.batch_size, cfg.seed, cfg.dataset.get("num_workers", 0),
                          steps_per_batch=int(cfg.train.get("steps_per_batch", 1)))
 
@@ -167,6 +167,7 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
     """Train one configuration on this rank; returns the monitored metric's final value (for sweepers).
 
     `decided`: rank 0's decision, handed to the ranks it started itself (genbench/parallel/launch.py)."""
+    dataset_arguments(cfg.dataset, cfg.seed)  # a key the dataset does not take: refused before the folder is used
     folder = RunDir(ctx.output_dir)
     run_dir = folder.path
     world = requested_world_size(cfg.hardware)

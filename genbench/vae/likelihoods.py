@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from genbench.parallel import distributed
-from genbench.runs.config_checks import LIKELIHOODS
 from genbench.vae.bounds import LOG_2PI
+from genbench.vae.checks import LIKELIHOODS
 
 
 def _sum_event(values: torch.Tensor, event_ndim: int) -> torch.Tensor:

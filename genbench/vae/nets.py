@@ -18,7 +18,7 @@ from torch import nn
 
 from genbench.errors import ConfigError
 from genbench.nets.layers import size_ladder
-from genbench.runs.config_checks import VAE_ARCHS as ARCHS
+from genbench.vae.checks import VAE_ARCHS as ARCHS
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus}
 INITS = ("default", "glorot")

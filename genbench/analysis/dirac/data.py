@@ -12,7 +12,7 @@ class DiracData:
     shape = (1,)
     modes = None
 
-    def __init__(self, center: float = 0.0, n: int = 65536, seed: int = 0, **unused):
+    def __init__(self, center: float = 0.0, n: int = 65536, seed: int = 0):
         self.center, self.n = float(center), int(n)
 
     def load(self, split: str = "train") -> torch.Tensor:
