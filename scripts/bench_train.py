@@ -156,10 +156,12 @@ class RandomImages:
 
 
 # --------------------------------------------------------------------------- config and data
-def hardware_overrides(args) -> list[str]:
-    """The hardware group for --device and --precision (defaults: CPU, float32)."""
+def run_overrides(args) -> list[str]:
+    """The hardware group for --device and --precision (defaults: CPU, float32), and --steps-per-batch."""
     device, precision = getattr(args, "device", "cpu"), getattr(args, "precision", "32-true")
-    return [*(["hardware=gpu"] if device == "cuda" else []), f"hardware.precision={precision}"]
+    chunk = getattr(args, "steps_per_batch", None)
+    return [*(["hardware=gpu"] if device == "cuda" else []), f"hardware.precision={precision}",
+            *([f"train.steps_per_batch={chunk}"] if chunk else [])]
 
 
 def compose_config(case: Case, threads: int, max_steps: int, hardware: tuple[str, ...] | list[str] = ()) -> DictConfig:
@@ -173,7 +175,8 @@ def compose_config(case: Case, threads: int, max_steps: int, hardware: tuple[str
 def make_datamodule(cfg: DictConfig, n_images: int) -> GenDataModule:
     if cfg.dataset.name == "cifar10":  # the shape and batch size of CIFAR-10, random pixels in memory
         shape = (int(cfg.dataset.channels), int(cfg.dataset.image_size), int(cfg.dataset.image_size))
-        return GenDataModule(RandomImages(shape, n_images, cfg.seed), cfg.dataset.batch_size, cfg.seed)
+        return GenDataModule(RandomImages(shape, n_images, cfg.seed), cfg.dataset.batch_size, cfg.seed,
+                             steps_per_batch=cfg.train.steps_per_batch)
     return build_datamodule(cfg)
 
 
@@ -229,6 +232,7 @@ class StepTimer(pl.Callback):
 
     def __init__(self, start: int, stop: int):
         self.start, self.stop = start, stop
+        self.every = (start, stop)  # the steps it acts at (genbench/runs/step_chunks.py)
         self.t0: CpuClock | None = None
         self.t1: CpuClock | None = None
 
@@ -253,7 +257,7 @@ class StepTimer(pl.Callback):
 
 def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
     """Generator steps/s of genbench's training path."""
-    cfg = compose_config(case, args.threads, warmup + steps, hardware_overrides(args))
+    cfg = compose_config(case, args.threads, warmup + steps, run_overrides(args))
     with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
         run_dir = Path(tmp)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -308,7 +312,7 @@ def run_plain(case: Case, args, steps: int, warmup: int) -> Measurement:
     from genbench.modules.optim import make_optimizer
     from genbench.regs.sn import SpectralNorm
 
-    cfg = compose_config(case, args.threads, warmup + steps, hardware_overrides(args))
+    cfg = compose_config(case, args.threads, warmup + steps, run_overrides(args))
     m = cfg.model
     if m.ema.decay or cfg.loss._target_ not in PLAIN_LOSSES or m.opt_d.name != "adam" or m.opt_g.name != "adam":
         raise ValueError("the plain loop implements no EMA, the NS and hinge losses and Adam only")
@@ -465,6 +469,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--busy-limit", type=float, default=0.25,
                         help="cores other processes may use during a measurement before it is repeated")
     parser.add_argument("--images", type=int, default=2048, help="in-memory random images for dcgan32")
+    parser.add_argument("--steps-per-batch", type=int, default=None,
+                        help="train.steps_per_batch for genbench's path (default: the config's, 16; 1: Lightning "
+                             "runs every batch)")
     parser.add_argument("--no-callbacks", action="store_true", help="run genbench's Trainer without its callbacks")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where both paths train (cuda: hardware=gpu, one GPU)")
@@ -588,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {"python": platform.python_version(), "torch": torch.__version__, "pytorch_lightning": pl.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.machine(),
            "processor": platform.processor() or platform.machine(), "device": args.device,
-           "precision": args.precision}
+           "precision": args.precision, "steps_per_batch": args.steps_per_batch or "config (16)"}
     if args.device == "cuda":
         env["gpu"] = torch.cuda.get_device_name(0)
     print("bench_train: genbench (Hydra config + GANModule + Lightning Trainer) vs a plain PyTorch loop, "
