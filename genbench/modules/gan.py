@@ -20,11 +20,11 @@ import copy
 import torch
 from torch import nn
 
+from genbench.gan.checks import ORDERS, UPDATES
 from genbench.modules.base import GenerativeModule, ema_update_, grad_norm
 from genbench.modules.optim import make_optimizer
 from genbench.regs.base import RegStep
 from genbench.regs.grad import SharedForward
-from genbench.runs.config_checks import ORDERS, UPDATES
 
 
 def has_joint_penalty(reg) -> bool:

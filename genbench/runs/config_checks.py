@@ -17,17 +17,18 @@ from omegaconf.errors import MissingMandatoryValue
 
 from genbench.errors import ConfigError
 from genbench.runs.moved_keys import moved_message, new_key
-from genbench.runs.validate import is_number, optimizer, positive_int
+from genbench.runs.validate import is_number, positive_int
 
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 WANDB_MODES = ("offline", "online", "disabled")
-UPDATES = ("alternating", "simultaneous")
-ORDERS = ("d_first", "g_first")  # train.order: which player opens an alternating cycle
 FAMILIES = ("gan", "vae", "ebm", "gmm", "nce", "autoregressive")
 DENSITY_FAMILIES = ("gmm", "nce", "autoregressive")  # their own objective: no loss=, no reg=
-FAMILY_CHECKS = {"vae": "genbench.vae.checks:check_vae", "ebm": "genbench.ebm.checks:check_ebm",
-                 "gmm": "genbench.density.checks:check_density", "nce": "genbench.density.checks:check_density",
-                 "autoregressive": "genbench.autoregressive.checks:check_autoregressive"}
+FAMILY_CHECKS = {  # each family's own option checks, "module:function"
+    "gan": "genbench.gan.checks:check_gan", "vae": "genbench.vae.checks:check_vae",
+    "ebm": "genbench.ebm.checks:check_ebm", "gmm": "genbench.density.checks:check_density",
+    "nce": "genbench.density.checks:check_density",
+    "autoregressive": "genbench.autoregressive.checks:check_autoregressive",
+}
 FAMILY_NAMES = {"autoregressive": "autoregressive model"}  # in messages; the others by their acronym
 AN = ("ebm", "nce", "autoregressive")  # 'an EBM', 'an NCE': the article goes by the sound
 
@@ -121,28 +122,6 @@ class SchedulerCheck(Callback):
             sys.exit(2)
 
 
-def _infogan_codes(cfg: DictConfig) -> None:
-    """model.codes of model=infogan (genbench/modules/infogan.py)."""
-    codes = cfg.model.get("codes")
-    if codes is None:
-        raise ConfigError("model.module=infogan needs model.codes (categorical, continuous, ...): use model=infogan")
-    categorical, continuous = list(codes.get("categorical") or []), codes.get("continuous") or 0
-    if any(isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in categorical):
-        raise ConfigError(f"model.codes.categorical={categorical!r} must list whole numbers >= 2 (values per code), "
-                          "e.g. [10]")
-    if isinstance(continuous, bool) or not isinstance(continuous, int) or continuous < 0:
-        raise ConfigError(f"model.codes.continuous={continuous!r} must be a whole number >= 0")
-    if not categorical and not continuous:
-        raise ConfigError("model.codes has no code (categorical=[], continuous=0): give at least one, "
-                          "e.g. model.codes.categorical=[10]")
-    for key in ("lambda_categorical", "lambda_continuous", "traversal_range"):
-        value = codes.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"model.codes.{key}={value!r} must be a number >= 0")
-    for key in ("q_hidden", "traversal_steps"):
-        positive_int(cfg, f"model.codes.{key}")
-
-
 def _group_options(group: str, family: str) -> list[str]:
     """The options of a config group (loss, metrics) whose YAML belongs to `family` (no `family:` key: gan)."""
     from importlib.resources import files
@@ -187,21 +166,6 @@ def _check_family(cfg: DictConfig) -> str:
             raise ConfigError(f"metrics={name} evaluates {names} but model={model} is {family_name(family, True)}: "
                               "drop it from metrics=[...]")
     return family
-
-
-def _check_gan(cfg: DictConfig) -> None:
-    positive_int(cfg, "model.n_critic")
-    optimizer(cfg, "model.opt_g")
-    optimizer(cfg, "model.opt_d")
-    decay = cfg.model.ema.decay
-    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
-        raise ConfigError(f"model.ema.decay={decay!r} must be in (0, 1), e.g. 0.999, or null for no EMA")
-    nets = cfg.model.nets
-    if "channels" in cfg.dataset and nets.get("image") == "resnet32" and nets.get("d_norm") == "batch":
-        # measured on MNIST (model=gan, reg=gp0): reg/gp0 800, grad_norm/d 2900 within 10 steps (d_norm=none: 13, 250)
-        raise ConfigError("model.nets.image=resnet32 with model.nets.d_norm=batch does not train (its gradient norms "
-                          "blow up within 10 steps; the ResNet papers' discriminators have no batch norm): leave "
-                          "d_norm out (resnet32's default: none) or give model.nets.d_norm=none or layer")
 
 
 def _moved_keys(cfg: DictConfig) -> None:
@@ -283,19 +247,8 @@ def check_config(cfg: DictConfig) -> None:
         positive_int(cfg, "model.z_dim")
     _sample_minimums(cfg)
     _check_toy_nll(cfg)
-    updates = OmegaConf.select(cfg, "train.updates", default="alternating")
-    if updates not in UPDATES:
-        raise ConfigError(f"train.updates={updates!r}: choose alternating (the players take turns; train.order "
-                          "says who starts) or simultaneous (both players' gradients at one point, then both step)")
-    order = OmegaConf.select(cfg, "train.order", default="d_first")
-    if order not in ORDERS:
-        raise ConfigError(f"train.order={order!r}: choose d_first (n_critic D steps, then G against the updated D) "
-                          "or g_first (G steps, then n_critic D steps against the updated G)")
-    if family == "gan":
-        _check_gan(cfg)
-    else:  # each family's own checks, OmegaConf only like these
-        module, function = FAMILY_CHECKS[family].split(":")
-        getattr(importlib.import_module(module), function)(cfg)
+    module, function = FAMILY_CHECKS[family].split(":")  # the family's own checks, OmegaConf only like these
+    getattr(importlib.import_module(module), function)(cfg)
     binarize = OmegaConf.select(cfg, "dataset.binarize")
     if binarize not in (None, "static"):
         raise ConfigError(f"dataset.binarize={binarize!r}: choose static (one fixed draw per image) or null")
@@ -314,9 +267,7 @@ def check_config(cfg: DictConfig) -> None:
     extractor = OmegaConf.select(cfg, "eval.extractor")
     if extractor is not None and extractor not in ("auto", "inception", "classifier"):
         raise ConfigError(f"eval.extractor={extractor!r}: choose auto, inception or classifier")
-    if cfg.model.get("module") == "infogan":
-        _infogan_codes(cfg)
-    elif OmegaConf.select(cfg, "metrics.infogan") is not None:
+    if cfg.model.get("module") != "infogan" and OmegaConf.select(cfg, "metrics.infogan") is not None:
         raise ConfigError("metrics=[infogan] reads InfoGAN's latent codes and Q head: use it with model=infogan")
     for name, reg in (cfg.get("reg") or {}).items():
         weight = reg.get("weight")
