@@ -34,17 +34,13 @@ import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import NEVER, CpuClock, Measurement, RandomImages, StepTimer, default_threads, fingerprint, quiet, same  # noqa: E402,I001
+from bench_train import NEVER, CpuClock, Measurement, RandomImages, default_threads, fingerprint, quiet, same, timed_fit  # noqa: E402,I001
 from hydra import compose, initialize_config_module  # noqa: E402
 
 from genbench.autoregressive.pixelcnn import sample_pixels  # noqa: E402
-from genbench.callbacks.checkpoint import LastCheckpoint  # noqa: E402
-from genbench.callbacks.evaluation import Evaluator  # noqa: E402
-from genbench.callbacks.samples import SampleImages  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
-from genbench.metrics.choice import Choice  # noqa: E402
 from genbench.modules.autoregressive import build  # noqa: E402
-from genbench.runs.train import build_module, build_trainer  # noqa: E402
+from genbench.runs.train import build_module  # noqa: E402
 
 SHAPE = (1, 28, 28)
 
@@ -72,14 +68,7 @@ def train_genbench(args, steps: int, warmup: int) -> Measurement:
         data.setup("fit")
         module = build_module(cfg, data.shape)
         start = fingerprint(module.net)
-        timer = StepTimer(warmup, warmup + steps)
-        callbacks = [Evaluator(Path(tmp), Choice((), None, None), cfg.eval.every, cfg.eval.n,
-                               protocol={"dataset": "random"}),
-                     SampleImages(Path(tmp), cfg.train.sample_every, seed=cfg.seed),
-                     LastCheckpoint(Path(tmp), cfg.train.checkpoint_every), timer]
-        trainer = build_trainer(cfg, Path(tmp), [], callbacks)
-        trainer.fit(module, datamodule=data)
-        elapsed, other = timer.window()
+        elapsed, other = timed_fit(cfg, data, module, Path(tmp), warmup, steps)
         return Measurement(steps / elapsed, other, start, fingerprint(module.net.cpu()))
 
 

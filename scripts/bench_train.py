@@ -255,6 +255,24 @@ class StepTimer(pl.Callback):
         return self.t0.until(self.t1)
 
 
+def timed_fit(cfg: DictConfig, data, module, run_dir: Path, warmup: int, steps: int,
+              callbacks: bool = True) -> tuple[float, float]:
+    """Fit `module` through genbench's Trainer with its evaluation, sample and checkpoint callbacks (at intervals
+    that do not fire in the window): (seconds, cores other processes used) of generator steps warmup..+steps."""
+    timer = StepTimer(warmup, warmup + steps)
+    extra: list[pl.Callback] = []
+    if callbacks:
+        extra = [Evaluator(run_dir, Choice((), None, None), cfg.eval.every, cfg.eval.n,
+                           protocol={"dataset": cfg.dataset.name}),
+                 SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
+                 LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
+    trainer = build_trainer(cfg, run_dir, [], [*extra, timer])
+    trainer.fit(module, datamodule=data)
+    if module.g_step != warmup + steps:
+        raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {warmup + steps}")
+    return timer.window()
+
+
 def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
     """Generator steps/s of genbench's training path."""
     cfg = compose_config(case, args.threads, warmup + steps, run_overrides(args))
@@ -265,18 +283,7 @@ def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
         data.setup("fit")
         module: GANModule = build_module(cfg, data.shape)
         weights = fingerprint(module.generator) + fingerprint(module.discriminator)
-        timer = StepTimer(warmup, warmup + steps)
-        callbacks: list[pl.Callback] = []
-        if not args.no_callbacks:
-            callbacks = [Evaluator(run_dir, Choice((), None, None), cfg.eval.every, cfg.eval.n,
-                                   protocol={"dataset": cfg.dataset.name}),
-                         SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
-                         LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
-        trainer = build_trainer(cfg, run_dir, [], [*callbacks, timer])
-        trainer.fit(module, datamodule=data)
-        if module.g_step != warmup + steps:
-            raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {warmup + steps}")
-        elapsed, other = timer.window()
+        elapsed, other = timed_fit(cfg, data, module, run_dir, warmup, steps, callbacks=not args.no_callbacks)
         trained = fingerprint(module.generator) + fingerprint(module.discriminator)
         return Measurement(steps / elapsed, other, weights, trained)
 

@@ -54,22 +54,18 @@ from bench_train import (  # noqa: E402  (shared machinery of the GAN benchmark,
     CpuClock,
     Measurement,
     RandomImages,
-    StepTimer,
     default_threads,
     fingerprint,
     quiet,
     same,
+    timed_fit,
 )
 from hydra import compose, initialize_config_module  # noqa: E402
 
-from genbench.callbacks.checkpoint import LastCheckpoint  # noqa: E402
-from genbench.callbacks.evaluation import Evaluator  # noqa: E402
-from genbench.callbacks.samples import SampleImages  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
 from genbench.metrics.base import EvalContext  # noqa: E402
-from genbench.metrics.choice import Choice  # noqa: E402
 from genbench.metrics.nll import ImportanceSampledNLL  # noqa: E402
-from genbench.runs.train import build_module, build_trainer  # noqa: E402
+from genbench.runs.train import build_module  # noqa: E402
 from genbench.vae.bounds import gaussian_kl, log_normal, log_standard_normal  # noqa: E402
 from genbench.vae.likelihoods import build_likelihood  # noqa: E402
 from genbench.vae.nets import build_encoder_decoder  # noqa: E402
@@ -107,16 +103,7 @@ def train_genbench(name: str, args, steps: int, warmup: int) -> Measurement:
         data.setup("fit")
         module = build_module(cfg, data.shape)
         start = weights(module.encoder, module.decoder, module.likelihood)
-        timer = StepTimer(warmup, warmup + steps)
-        callbacks = [Evaluator(Path(tmp), Choice((), None, None), cfg.eval.every, cfg.eval.n,
-                               protocol={"dataset": "random"}),
-                     SampleImages(Path(tmp), cfg.train.sample_every, seed=cfg.seed),
-                     LastCheckpoint(Path(tmp), cfg.train.checkpoint_every), timer]
-        trainer = build_trainer(cfg, Path(tmp), [], callbacks)
-        trainer.fit(module, datamodule=data)
-        if module.g_step != warmup + steps:
-            raise RuntimeError(f"genbench stopped at step {module.g_step}, not {warmup + steps}")
-        elapsed, other = timer.window()
+        elapsed, other = timed_fit(cfg, data, module, Path(tmp), warmup, steps)
         return Measurement(steps / elapsed, other, start, weights(module.encoder, module.decoder, module.likelihood))
 
 
