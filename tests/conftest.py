@@ -72,6 +72,21 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def assert_resumed_like_twin(run: Path, twin: Path, steps: int) -> dict:
+    """`run`, stopped and resumed once to `steps`, is completed and holds the uninterrupted `twin`'s weights to the
+    bit; returns its last checkpoint's state_dict."""
+    import torch
+
+    record = read_json(run / "run.json")
+    assert record["status"] == "completed" and record["generator_steps"] == steps and record["attempts"] == 2
+    resumed, uninterrupted = (torch.load(r / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+                              ["state_dict"] for r in (run, twin))
+    assert resumed.keys() == uninterrupted.keys()
+    for key in resumed:
+        assert torch.equal(resumed[key], uninterrupted[key]), key
+    return resumed
+
+
 STEP = re.compile(r"\] - step (\d+)/")
 
 

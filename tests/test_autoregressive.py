@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from conftest import genbench_env, read_json, run_genbench
+from conftest import assert_resumed_like_twin, genbench_env, read_json, run_genbench
 
 from genbench.autoregressive.made import MADE
 from genbench.autoregressive.outputs import BernoulliPixels, GaussianMixture1D, LogisticMixturePixels
@@ -118,12 +118,7 @@ def test_made_on_ring8_learns_the_density_and_resumes_exactly(tmp_path):
     second = run_genbench(["resume=run", "train.max_steps=400"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     run = tmp_path / "run"
-    record = read_json(run / "run.json")
-    assert record["status"] == "completed" and record["generator_steps"] == 400 and record["attempts"] == 2
-    resumed, uninterrupted = _ckpt(run)["state_dict"], _ckpt(tmp_path / "twin")["state_dict"]
-    assert resumed.keys() == uninterrupted.keys()
-    for key in resumed:
-        assert torch.equal(resumed[key], uninterrupted[key]), key
+    assert_resumed_like_twin(run, tmp_path / "twin", 400)
     final = _final(run)
     assert final == _final(tmp_path / "twin")
     assert final["modes/covered"] == 8 and final["toy_nll/gap"] < 0.4 and abs(final["toy_nll/log_z"]) < 2e-2, final

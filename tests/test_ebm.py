@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import genbench_env, read_json, run_genbench
+from conftest import assert_resumed_like_twin, genbench_env, read_json, run_genbench
 
 from genbench.losses.cd import ContrastiveDivergence
 from genbench.modules.ebm import EnergyConv, EnergyMLP, langevin, with_spectral_norm
@@ -76,12 +76,7 @@ def test_ebm_on_ring8_resumes_exactly_with_its_replay_buffer(tmp_path):
     second = run_genbench(["resume=run", "train.max_steps=300"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     run = tmp_path / "run"
-    record = read_json(run / "run.json")
-    assert record["status"] == "completed" and record["generator_steps"] == 300 and record["attempts"] == 2
-    resumed, uninterrupted = _ckpt(run)["state_dict"], _ckpt(tmp_path / "twin")["state_dict"]
-    assert resumed.keys() == uninterrupted.keys()
-    for key in resumed:
-        assert torch.equal(resumed[key], uninterrupted[key]), key
+    resumed = assert_resumed_like_twin(run, tmp_path / "twin", 300)
     # the resumed run continued the saved chains (a refilled or empty buffer could not meet the twin above)
     assert not torch.equal(resumed["replay"], halfway["replay"])
     assert _final(run) == _final(tmp_path / "twin")
