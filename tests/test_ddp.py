@@ -263,3 +263,12 @@ def test_local_parallel_runs_two_rank_jobs(tmp_path):
     record = read_json(tmp_path / "sweep" / "0" / "run.json")
     assert (record["status"], record["world_size"], record["generator_steps"]) == ("completed", 2, 20)
     assert STRAGGLER not in (tmp_path / "sweep" / "0" / "genbench.log").read_text()  # sampled at the last step
+
+
+def test_the_default_loggers_close_cleanly_on_every_rank(tmp_path):
+    """With W&B (the default logger=[csv,wandb]) only rank 0 writes the run's summary: the other ranks' W&B logger
+    holds a dummy run, which once raised AttributeError at the end of training."""
+    result = run_genbench([*DDP, "debug=fast", "hydra.run.dir=run"], tmp_path, timeout=400)
+    ok(result)
+    assert "Traceback" not in result.stderr, result.stderr[-4000:]
+    assert read_json(tmp_path / "run" / "run.json")["status"] == "completed"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from genbench.parallel import distributed
 from genbench.runs.wandb_identity import wandb_group, wandb_identity
 
 
@@ -21,7 +22,7 @@ def wandb_logger(loggers: list):
 def finish_wandb(loggers: list, summary: dict) -> None:
     """Put the run's headline numbers (the final metrics, status, steps) in the W&B run's summary, then close it."""
     logger = wandb_logger(loggers)
-    if logger is None:
+    if logger is None or distributed.rank() != 0:  # the other ranks' W&B logger holds a dummy run
         return
     logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
     logger.experiment.finish()
