@@ -14,15 +14,21 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_train.py"
 def test_bench_train_prints_a_ratio(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--steps", "5", "--warmup", "2", "--rounds", "1", "--cases", "mlp2d",
-         "--threads", "1", "--json", str(out)],
+        [sys.executable, str(SCRIPT), "--steps", "7", "--window", "3", "--warmup", "2", "--rounds", "1",
+         "--cases", "mlp2d", "--threads", "1", "--json", str(out)],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"^mlp2d: genbench/plain = \d+\.\d+ \(overhead -?\d+\.\d+%", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^mlp2d: genbench/plain = \d+\.\d+ \(overhead -?\d+\.\d+%\); extra -?\d+\.\d+ ms per generator "
+                     r"step \(95% interval -?\d+\.\d+ to -?\d+\.\d+\); medians of 2 paired windows of 3 steps",
+                     proc.stdout, re.M), proc.stdout
+    assert re.search(r"^target \(mlp2d extra <= 0.2 ms/step\): (met|NOT met)", proc.stdout, re.M), proc.stdout
     result = json.loads(out.read_text())["results"][0]
-    assert result["case"] == "mlp2d" and result["steps"] == 5
+    assert result["case"] == "mlp2d" and result["steps"] == 6 and result["windows"] == 2  # whole windows only
+    assert len(result["window_ms"]["plain"]) == len(result["window_ms"]["genbench"]) == 2
     assert result["plain_median"] > 0 and result["genbench_median"] > 0
+    # the plain loop ran between genbench's windows on its own random stream: both ended on the same weights
+    assert result["same_trajectory"], proc.stdout
 
 
 def test_bench_train_times_methods_against_the_ns_gan(tmp_path):
