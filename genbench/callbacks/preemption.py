@@ -1,8 +1,9 @@
 """Stopping on a signal at a step boundary: Ctrl-C (SIGINT), SIGTERM, and a scheduler's time-limit signal.
 
-A signal handler only notes the signal. At the end of the current batch every rank agrees whether any rank got
-one (genbench/parallel/distributed.py; one rank receiving it is enough), saves checkpoints/last.ckpt (a collective),
-marks the run interrupted and leaves; `genbench resume=<dir>` then ends exactly where the uninterrupted run
+A signal handler only notes the signal (in one process it also ends the current list of batches at the next
+generator step: genbench/runs/step_chunks.py). At the end of the current batch every rank agrees whether any rank
+got one (genbench/parallel/distributed.py; one rank receiving it is enough), saves checkpoints/last.ckpt (a
+collective), marks the run interrupted and leaves; `genbench resume=<dir>` then ends exactly where the uninterrupted run
 would have (the state is a step boundary's, never the middle of a step). A second Ctrl-C before the boundary
 stops at once without saving: the previous checkpoint stays as it was.
 
@@ -38,6 +39,7 @@ class StopOnSignal(pl.Callback):
     every = ()  # acts at any batch end (genbench/runs/step_chunks.py)
     def __init__(self, checkpoint: LastCheckpoint):
         self.checkpoint = checkpoint
+        self.module = None
         self.pending: int | None = None  # the signal noted since the last batch boundary
         self._previous: dict[int, object] = {}
         sched = scheduler_signal()
@@ -48,12 +50,17 @@ class StopOnSignal(pl.Callback):
         if self.pending == signal.SIGINT and signum == signal.SIGINT:  # a second Ctrl-C: stop now, save nothing
             raise KeyboardInterrupt
         self.pending = signum
+        if self.module is not None and not distributed.active():
+            # one process: the module ends its list of batches after this step (GenerativeModule.training_step);
+            # ranks must stop at the same step, so under DDP the list's end is where they agree
+            self.module.stop_requested = True
         log.warning("received %s: stopping at the end of this step", signal.Signals(signum).name)
 
     def on_train_start(self, trainer, module) -> None:
         # after Lightning registered its own handlers (in Trainer._run, after on_fit_start): they are replaced for
         # the duration of training. Lightning's SIGTERM handler would broadcast from inside the signal handler and
         # stop each rank at its own step.
+        self.module = module
         signums = [signal.SIGINT, signal.SIGTERM] + ([self.scheduler[0]] if self.scheduler else [])
         for signum in signums:
             self._previous[signum] = signal.getsignal(signum)

@@ -33,11 +33,12 @@ class TensorBatches:
     permutation; rank r takes its contiguous share [i*B + r*b, i*B + (r+1)*b), b = B / W, so W ranks together see
     exactly the batches one rank would. `skip` batches are passed over first (drawing the permutations of the
     epochs they span), so a resumed run sees exactly the batches an uninterrupted one would have seen. With
-    `chunk` > 1, `chunk` consecutive batches come as one list (genbench/runs/step_chunks.py), across epochs.
+    `chunk` > 1, `chunk` consecutive batches come as one list (genbench/runs/step_chunks.py), across epochs; the
+    first list has `first` batches when that is not 0 (a run resumed off the lists' grid).
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 skip: int = 0, chunk: int = 1):
+                 skip: int = 0, chunk: int = 1, first: int = 0):
         if batch_size > len(data):
             raise ConfigError(f"dataset.batch_size={batch_size} is larger than the dataset ({len(data)} items): "
                               f"choose at most {len(data)}")
@@ -45,7 +46,7 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.local = rank_batch(batch_size, world_size)
         self.generator = torch.Generator().manual_seed(seed)
-        self.skip, self.chunk = skip, chunk
+        self.skip, self.chunk, self.first = skip, chunk, first
 
     def batches(self):
         """This rank's batches, one after another, epoch after epoch."""
@@ -66,6 +67,8 @@ class TensorBatches:
             yield from self.batches()
             return
         batches = self.batches()
+        if self.first:
+            yield [next(batches) for _ in range(self.first)]
         while True:
             yield [next(batches) for _ in range(self.chunk)]
 
@@ -91,6 +94,10 @@ class GenDataModule(pl.LightningDataModule):
         if self.trainer is not None and self.trainer.training:
             self.batches_seen += len(batch) if isinstance(batch, list) else 1
         return batch
+
+    def hand_back(self, n: int) -> None:
+        """The module stopped `n` batches before the end of the list it was given (a signal: training_step)."""
+        self.batches_seen -= n
 
     def state_dict(self) -> dict:
         return {"batches_seen": self.batches_seen}
@@ -121,8 +128,9 @@ class GenDataModule(pl.LightningDataModule):
         world = self.trainer.world_size if self.trainer is not None else 1
         if isinstance(self.train_data, torch.Tensor):
             skip, self._skip = self._skip, 0
-            chunk = batches_per_call(self.trainer, self.steps_per_batch) if self.trainer is not None else 1
-            return TensorBatches(self._on_device(self.train_data), self.batch_size, self.seed, rank, world, skip, chunk)
+            chunk, first = batches_per_call(self.trainer, self.steps_per_batch) if self.trainer is not None else (1, 0)
+            return TensorBatches(self._on_device(self.train_data), self.batch_size, self.seed, rank, world, skip, chunk,
+                                 first)
         # Lightning gives each rank a DistributedSampler: rank r's batch i holds its share of global batch i
         return DataLoader(self.train_data, batch_size=rank_batch(self.batch_size, world), shuffle=True, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,

@@ -63,6 +63,17 @@ def _ema_fn(decay: float):
 
 
 class GenerativeModule(pl.LightningModule):
+    # Counters and flags the step rewrites every time: plain attributes, set without nn.Module.__setattr__'s
+    # parameter/buffer/submodule checks (about 5 us each on a CPU, several times a step).
+    STEP_ATTRIBUTES = frozenset({"g_step", "d_count", "stepped_generator", "fake_logits", "_sums", "_counts",
+                                   "stop_requested"})
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in GenerativeModule.STEP_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def __init__(self, *, z_dim: int, max_steps: int, log_every: int):
         super().__init__()
         self.z_dim, self.max_steps, self.log_every = z_dim, max_steps, log_every
@@ -110,6 +121,8 @@ class GenerativeModule(pl.LightningModule):
     def batch_noise(self, n_local: int) -> torch.Tensor:
         """Latents for a training batch of `n_local` rows on this rank: its rows of one draw for the global
         batch, so W ranks draw what one rank would (genbench/parallel/distributed.py)."""
+        if self.one_process:
+            return self.noise(n_local)
         return distributed.local_rows(self.noise, n_local)
 
     def sample_shard(self, n: int) -> torch.Tensor:
@@ -130,6 +143,8 @@ class GenerativeModule(pl.LightningModule):
     # ----------------------------------------------------------------- training
     batches_per_g_step = 1  # training batches per generator step (a GAN's n_critic)
     direct_steps = False    # backward and optimizer steps without Lightning's wrappers (set in on_train_start)
+    one_process = False     # training in a single process (set in on_train_start): no rank's rows to pick
+    stop_requested = False  # a signal asks to stop at the next generator step (genbench/callbacks/preemption.py)
 
     def manual_backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
         """Lightning's manual_backward runs its precision plugin and the callbacks' backward hooks, ~0.1 ms each
@@ -142,7 +157,10 @@ class GenerativeModule(pl.LightningModule):
     def optimizers(self, use_pl_optimizer: bool = True):
         """The optimizers; in one float32 process the torch optimizers themselves (see manual_backward), else
         Lightning's wrappers (DDP, mixed precision)."""
-        return super().optimizers(use_pl_optimizer=use_pl_optimizer and not self.direct_steps)
+        if self.direct_steps:
+            found = self.trainer.optimizers
+            return found[0] if len(found) == 1 else found
+        return super().optimizers(use_pl_optimizer=use_pl_optimizer)
 
     def at_step_boundary(self) -> bool:
         """True between generator steps (no generator step is half done): a list of batches may start here."""
@@ -150,12 +168,16 @@ class GenerativeModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         """One Lightning batch: one training batch, or a list of them (in-memory data, several generator steps
-        per Lightning batch), trained one after another until the run stops."""
+        per Lightning batch), trained one after another until the run stops (the budget, a divergence, or, in one
+        process, a signal: genbench/callbacks/preemption.py) at a generator step's end."""
         if not isinstance(batch, list):
             return self.train_batch(batch)
-        for one in batch:
+        for i, one in enumerate(batch):
             self.train_batch(one)
-            if self.trainer.should_stop:
+            if (self.trainer.should_stop or self.stop_requested) and self.at_step_boundary():
+                left = len(batch) - i - 1
+                if left:  # the data stream resumes after the batches trained, not after the list
+                    getattr(self.trainer.datamodule, "hand_back", lambda n: None)(left)
                 break
 
     def train_batch(self, batch) -> None:
@@ -229,6 +251,7 @@ class GenerativeModule(pl.LightningModule):
         from pytorch_lightning.strategies import SingleDeviceStrategy
 
         trainer = self.trainer
+        self.one_process = distributed.world_size() == 1
         self.direct_steps = (isinstance(trainer.strategy, SingleDeviceStrategy) and trainer.world_size == 1
                              and str(trainer.precision) == "32-true")
         self.trainer_start = time.perf_counter()

@@ -300,14 +300,14 @@ class GANModule(GenerativeModule):
         for key, value in stats.items():
             self._track(key, value)
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
         if self.generator_ema is None:
             return
         decay = 0.0 if self.g_step <= self.ema_start else self.ema_decay
-        ema_update_(list(self.generator_ema.parameters()), list(self.generator.parameters()), decay)
-        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            b_ema.copy_(b)
+        with torch.no_grad():
+            ema_update_(list(self.generator_ema.parameters()), list(self.generator.parameters()), decay)
+            for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+                b_ema.copy_(b)
 
 
 def build_parts(cfg, shape: tuple[int, ...], latent_dim: int | None = None) -> tuple[tuple, dict]:

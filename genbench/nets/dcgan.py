@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from genbench.nets.layers import SplitDiscriminator, norm2d, size_ladder
+from genbench.nets.layers import SplitDiscriminator, body, norm2d, size_ladder
 
 DEFAULT_WIDTH = 64
 
@@ -59,7 +59,7 @@ class DCGANDiscriminator(SplitDiscriminator):
         _init(self)
 
     def features(self, x):
-        return self.net[:-1](x).flatten(1)
+        return body(self.net, x).flatten(1)
 
     def head(self, h):
         return self.net[-1](h.view(len(h), *self.map_shape)).flatten()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -38,6 +39,13 @@ def size_ladder(shape: tuple[int, ...], family: str) -> tuple[int, int]:
             return start, int(k)
     raise ConfigError(f"dataset.image_size={size} is not supported by model.nets.image={family}: "
                       "use 28, 32 or 64 (any 4*2^k or 7*2^k)")
+
+
+def body(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`net` without its last layer applied to x: `net[:-1](x)` without building a new Sequential each call."""
+    for layer in itertools.islice(net, len(net) - 1):
+        x = layer(x)
+    return x
 
 
 class SplitDiscriminator(nn.Module):

@@ -6,7 +6,7 @@ import math
 
 from torch import nn
 
-from genbench.nets.layers import SplitDiscriminator
+from genbench.nets.layers import SplitDiscriminator, body
 
 DEFAULT_WIDTH = 128
 
@@ -39,7 +39,7 @@ class MLPDiscriminator(SplitDiscriminator):
         self.final, self.feature_dim = f"net.{len(self.net) - 1}", width  # features: the last hidden activations
 
     def features(self, x):
-        return self.net[:-1](x.flatten(1))
+        return body(self.net, x.flatten(1))
 
     def head(self, h):
         return self.net[-1](h).squeeze(1)

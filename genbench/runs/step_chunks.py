@@ -1,12 +1,13 @@
 """Several training batches per Lightning batch: Lightning's loop costs a fixed time per batch (its hooks, the
-callbacks' on_train_batch_end, progress bookkeeping: ~0.5 ms on a CPU), which is most of a small model's step.
+callbacks' on_train_batch_end, progress bookkeeping: ~0.6 ms on a CPU), which is most of a small model's step.
 In-memory data is therefore handed to the module as a list of up to `train.steps_per_batch` generator steps'
 batches, which the module trains one after another (GenerativeModule.training_step).
 
 Callbacks act only at a Lightning batch's end, so a list always ends where a schedule may fire: its number of
-generator steps divides every schedule of the run (the callbacks' `every`, the log interval, the budget) and the
-steps already done (a resumed run). The training itself, batch by batch and draw by draw, is the same for any
-`train.steps_per_batch` (1: one batch per Lightning batch)."""
+generator steps m divides every schedule of the run (the callbacks' `every`, the log interval, the budget), and
+a run resumed off that grid (stopped by a signal at any step) first gets a shorter list up to the next multiple
+of m. The training itself, batch by batch and draw by draw, is the same for any `train.steps_per_batch` (1: one
+batch per Lightning batch)."""
 
 from __future__ import annotations
 
@@ -31,17 +32,19 @@ def schedules(trainer, module) -> list[int]:
     return [int(e) for e in found if e]
 
 
-def steps_per_call(intervals: list[int], steps_done: int, limit: int) -> int:
-    """The largest m <= limit that divides every interval and the steps done."""
-    common = math.gcd(steps_done, *intervals)
+def steps_per_call(intervals: list[int], limit: int) -> int:
+    """The largest m <= limit that divides every interval."""
+    common = math.gcd(*intervals)
     if common == 0:
         return max(1, limit)
     return max(m for m in range(1, max(1, limit) + 1) if common % m == 0)
 
 
-def batches_per_call(trainer, limit: int) -> int:
-    """Training batches per Lightning batch from here on (a GAN's generator step takes n_critic batches)."""
+def batches_per_call(trainer, limit: int) -> tuple[int, int]:
+    """(training batches per Lightning batch from here on, batches in the first list: the steps up to the next
+    multiple of that count, 0 when the steps done are one). A GAN's generator step takes n_critic batches."""
     module = trainer.lightning_module
     if limit <= 1 or not module.at_step_boundary():
-        return 1
-    return steps_per_call(schedules(trainer, module), module.g_step, limit) * module.batches_per_g_step
+        return 1, 0
+    m = steps_per_call(schedules(trainer, module), limit)
+    return m * module.batches_per_g_step, (-module.g_step % m) * module.batches_per_g_step
