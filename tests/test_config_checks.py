@@ -307,7 +307,8 @@ def test_good_neighbours_of_the_bad_values_pass(cfg_for):
     for overrides in (["model.opt_g.lr=1e-3"], ["model.n_critic=2"], ["train.max_steps=1"], ["model.opt_d.name=sgd"],
                       ["model.ema.decay=0.999"], ["logger.wandb.mode=disabled"], ["hardware.precision=bf16-mixed"],
                       ["hardware=gpu", "hardware.precision=16-mixed"], ["model.opt_d.betas=[0.0,0.99]"],
-                      ["reg.gp0.weight=0"], ["eval.mode=min"], ["seed=12345"], ["logger=csv"]):
+                      ["reg.gp0.weight=0"], ["eval.mode=min"], ["seed=12345"], ["logger=csv"],
+                      ["++metrics.toy_nll.n=500"]):  # a sweep-wide setting for the rows that evaluate toy_nll
         check_config(cfg_for(*overrides))
 
 

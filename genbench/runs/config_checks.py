@@ -219,8 +219,8 @@ def _check_toy_nll(cfg: DictConfig) -> None:
     for key in ("metrics.toy_nll.n", "metrics.toy_nll.grid", "metrics.toy_nll.k"):
         if OmegaConf.select(cfg, key) is not None:
             positive_int(cfg, key)
-    margin = cfg.metrics.toy_nll.margin
-    if not is_number(margin) or margin < 0:
+    margin = OmegaConf.select(cfg, "metrics.toy_nll.margin")
+    if margin is not None and (not is_number(margin) or margin < 0):
         raise ConfigError(f"metrics.toy_nll.margin={margin!r} must be a number >= 0 (the grid's border around "
                           "the data), e.g. 2.0")
 
