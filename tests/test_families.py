@@ -84,7 +84,8 @@ def test_vector_vae_runs_on_ring8_with_its_iwae_estimate_and_resumes(tmp_path):
 
 def test_family_table_runs_every_family_and_genbench_table_prints_every_row(tmp_path):
     result = run_genbench(["-m", "experiment=families/toys", "train.max_steps=10", "train.log_every=5",
-                           "eval.every=10", "eval.n=300", "metrics.gs.n=5", "hydra.sweep.dir=sweep", *SHORT[:2]],
+                           "eval.every=10", "eval.n=300", "metrics.gs.n=5", "++metrics.toy_nll.n=500",
+                           "hydra.sweep.dir=sweep", *SHORT[:2]],
                           tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     out = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
