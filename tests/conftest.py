@@ -104,6 +104,7 @@ def wait_for_step(run, step: int, proc, timeout: float = 300) -> None:
 
 # Under pytest-xdist a long test started last is the suite's tail: start the longest first (measured, 2 cores).
 LONGEST_FIRST = ("test_default_run_covers_the_ring", "test_study_runs_every_method_under_every_scheme",
+                 "test_family_table_runs_every_family", "test_mnist_likelihood_table_prints_every_family",
                  "test_sigterm_to_rank_0", "test_batch_semantics_and_resume", "test_local_parallel_runs",
                  "test_the_issue_command", "test_regularizers_with_their_own_networks", "test_gan_families_run_as",
                  "test_sweep_killed_with_sigterm", "test_smoke_variants_of_every_table",
