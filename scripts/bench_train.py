@@ -263,43 +263,53 @@ class StepTimer(pl.Callback):
         return self.t0.until(self.t1)
 
 
-def genbench_callbacks(cfg: DictConfig, run_dir: Path, args=None) -> list[pl.Callback]:
+def genbench_callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
     """genbench's evaluation, sample and checkpoint callbacks at the config's intervals (which the benchmark sets
-    not to fire in a timed window); none with --no-callbacks."""
-    if args is not None and getattr(args, "no_callbacks", False):
-        return []
+    not to fire in a timed window)."""
     protocol = {"dataset": cfg.dataset.name}
     return [Evaluator(run_dir, Choice((), None, None), cfg.eval.every, cfg.eval.n, protocol=protocol),
             SampleImages(run_dir, cfg.train.sample_every, seed=cfg.seed),
             LastCheckpoint(run_dir, cfg.train.checkpoint_every)]
 
 
+def fit(cfg: DictConfig, data, module, run_dir: Path, timer: pl.Callback, callbacks: bool = True) -> None:
+    """Fit `module` through genbench's Trainer, with its evaluation, sample and checkpoint callbacks unless
+    `callbacks` is False, and `timer`; to the config's budget."""
+    trainer = build_trainer(cfg, run_dir, [], [*(genbench_callbacks(cfg, run_dir) if callbacks else []), timer])
+    trainer.fit(module, datamodule=data)
+    if module.g_step != cfg.train.max_steps:
+        raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {cfg.train.max_steps}")
+
+
 def timed_fit(cfg: DictConfig, data, module, run_dir: Path, warmup: int, steps: int,
               callbacks: bool = True) -> tuple[float, float]:
-    """Fit `module` through genbench's Trainer with its evaluation, sample and checkpoint callbacks (at intervals
-    that do not fire in the window): (seconds, cores other processes used) of generator steps warmup..+steps."""
+    """`fit` with a StepTimer: (seconds, cores other processes used) of generator steps warmup..+steps."""
     timer = StepTimer(warmup, warmup + steps)
-    extra = genbench_callbacks(cfg, run_dir) if callbacks else []
-    trainer = build_trainer(cfg, run_dir, [], [*extra, timer])
-    trainer.fit(module, datamodule=data)
-    if module.g_step != warmup + steps:
-        raise RuntimeError(f"genbench stopped at generator step {module.g_step}, not {warmup + steps}")
+    fit(cfg, data, module, run_dir, timer, callbacks)
     return timer.window()
+
+
+@contextlib.contextmanager
+def genbench_run(case: Case, args, total: int):
+    """genbench's path for a case, seeded and built as a run is: (config, data module, GANModule, run folder)."""
+    cfg = compose_config(case, args.threads, total, run_overrides(args))
+    with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        data = make_datamodule(cfg, args.images)
+        data.setup("fit")
+        yield cfg, data, build_module(cfg, data.shape), Path(tmp)
+
+
+def gan_fingerprint(module: GANModule) -> float:
+    return fingerprint(module.generator) + fingerprint(module.discriminator)
 
 
 def run_genbench(case: Case, args, steps: int, warmup: int) -> Measurement:
     """Generator steps/s of genbench's training path."""
-    cfg = compose_config(case, args.threads, warmup + steps, run_overrides(args))
-    with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
-        run_dir = Path(tmp)
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        data = make_datamodule(cfg, args.images)
-        data.setup("fit")
-        module: GANModule = build_module(cfg, data.shape)
-        weights = fingerprint(module.generator) + fingerprint(module.discriminator)
+    with genbench_run(case, args, warmup + steps) as (cfg, data, module, run_dir):
+        weights = gan_fingerprint(module)
         elapsed, other = timed_fit(cfg, data, module, run_dir, warmup, steps, callbacks=not args.no_callbacks)
-        trained = fingerprint(module.generator) + fingerprint(module.discriminator)
-        return Measurement(steps / elapsed, other, weights, trained)
+        return Measurement(steps / elapsed, other, weights, gan_fingerprint(module))
 
 
 # --------------------------------------------------------------------------- plain PyTorch
@@ -490,19 +500,12 @@ class PairedWindows(pl.Callback):
 def run_paired(case: Case, args, steps: int, warmup: int, window: int) -> PairedRound:
     """One round: genbench's path (as run_genbench) trains warmup + steps generator steps; after each window of
     `window` steps the plain loop trains the same window."""
-    windows = steps // window
     plain = PlainLoop(case, args, warmup + steps)
-    cfg = compose_config(case, args.threads, warmup + steps, run_overrides(args))
-    with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        data = make_datamodule(cfg, args.images)
-        data.setup("fit")
-        module: GANModule = build_module(cfg, data.shape)
-        weights = fingerprint(module.generator) + fingerprint(module.discriminator)
-        pairs = PairedWindows(plain, warmup, window, windows)
-        trainer = build_trainer(cfg, Path(tmp), [], [*genbench_callbacks(cfg, Path(tmp), args), pairs])
-        trainer.fit(module, datamodule=data)
-        trained = fingerprint(module.generator) + fingerprint(module.discriminator)
+    with genbench_run(case, args, warmup + steps) as (cfg, data, module, run_dir):
+        weights = gan_fingerprint(module)
+        pairs = PairedWindows(plain, warmup, window, steps // window)
+        fit(cfg, data, module, run_dir, pairs, callbacks=not args.no_callbacks)
+        trained = gan_fingerprint(module)
     return PairedRound(pairs.genbench_s, pairs.plain_s, pairs.other_cores(), (weights, plain.weights),
                        (trained, plain.trained()))
 
