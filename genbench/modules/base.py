@@ -251,8 +251,8 @@ class GenerativeModule(pl.LightningModule):
         from pytorch_lightning.strategies import SingleDeviceStrategy
 
         trainer = self.trainer
-        self.one_process = distributed.world_size() == 1
-        self.direct_steps = (isinstance(trainer.strategy, SingleDeviceStrategy) and trainer.world_size == 1
+        self.one_process = trainer.world_size == 1
+        self.direct_steps = (self.one_process and isinstance(trainer.strategy, SingleDeviceStrategy)
                              and str(trainer.precision) == "32-true")
         self.trainer_start = time.perf_counter()
         self._clock = (self.trainer_start, self.g_step)
