@@ -1,4 +1,4 @@
-"""A warm console script for the tests: one process per pytest worker imports torch, Lightning and genbench once,
+"""A warm console script for the tests: one process per pytest worker imports torch, Lightning, W&B and genbench once,
 then forks a child per command, which runs the installed entry point (`genbench`, `genbench-eval`,
 `genbench-table`) exactly as its console script does: `sys.exit(main())` with the command's argv, folder and
 environment, its stdout and stderr in files.
@@ -22,13 +22,28 @@ from pathlib import Path
 _SERVER: dict = {}
 
 
-def _serve() -> None:
-    """The warm process: read one JSON request per line, fork, report the child's pid, then its exit code."""
+def _preload() -> None:
+    """Import what every command imports, none of which starts a thread: torch, Lightning, W&B (whose `init`
+    imports its launch package, 3 s on a loaded core), Hydra's plugins, and every genbench module."""
+    import importlib
+    import pkgutil
+
     import pytorch_lightning  # noqa: F401
     import torch  # noqa: F401
+    import wandb  # noqa: F401
+    import wandb.sdk.launch.inputs.internal  # noqa: F401
+    from hydra.core.plugins import Plugins
 
-    import genbench.cli.main  # noqa: F401
-    import genbench.runs.train  # noqa: F401
+    import genbench
+
+    Plugins.instance()
+    for module in pkgutil.walk_packages(genbench.__path__, "genbench."):
+        importlib.import_module(module.name)
+
+
+def _serve() -> None:
+    """The warm process: read one JSON request per line, fork, report the child's pid, then its exit code."""
+    _preload()
 
     requests, replies = sys.stdin, sys.stdout
     for line in requests:
