@@ -10,7 +10,9 @@ The callbacks (evaluation, samples, checkpoints), run.py and genbench-eval only 
 - the counters in the checkpoint (`counters()`, saved under "genbench");
 - `train_batch(batch)`: one training batch; `training_step` trains the list of batches in-memory data hands over
   at once (genbench/runs/step_chunks.py), `batches_per_g_step` and `at_step_boundary()` say where such a list
-  may start.
+  may start;
+- `step_observers`: functions called with the module after every generator step, inside the module's loop, so
+  something that records every step (the Dirac-GAN's trajectory) does not force one step per Lightning batch.
 
 Training statistics are summed on the device between log points (`_track`), so the hot loop never waits
 on a device-to-host copy; `_log_stats` averages them, adds steps/s and hands them to every logger.
@@ -22,6 +24,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -80,6 +83,7 @@ class GenerativeModule(pl.LightningModule):
         self.g_step = 0        # generator steps done
         self.status = "running"
         self.stepped_generator = False  # True right after a batch that ended with a generator step
+        self.step_observers: list[Callable[[GenerativeModule], None]] = []
         self.latest: dict[str, float] = {}
         self._reset_stats()
         self._clock = (time.perf_counter(), 0)
@@ -185,7 +189,9 @@ class GenerativeModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- end of a generator step
     def _log_and_stop(self) -> None:
-        """After `g_step` was counted: log on schedule, stop at the budget."""
+        """After `g_step` was counted: tell the step observers, log on schedule, stop at the budget."""
+        for observe in self.step_observers:
+            observe(self)
         if self.g_step % self.log_every == 0:
             self._log_stats()
         if self.g_step >= self.max_steps:

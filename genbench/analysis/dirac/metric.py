@@ -1,7 +1,8 @@
 """Dirac-GAN metrics (Mescheder et al. 2018), for dataset=dirac with model=dirac_gan.
 
-A Lightning callback as well as a metric: it records (theta, psi) after every generator step (and the
-start point), and at each evaluation reports
+A Lightning callback as well as a metric: it records the start point, then (theta, psi) after every generator
+step from inside the module's loop (GenerativeModule.step_observers, so steps still go 25 to a Lightning batch),
+and at each evaluation reports
   dirac/distance      ||(theta, psi)|| to the equilibrium (0, 0)  (the headline, lower is better)
   dirac/converged     1.0 or 0.0 by the rule below
   dirac/window_max    the largest distance over the rule's window
@@ -42,7 +43,6 @@ def verdict(distances: list[float], window: float = 0.2, rtol: float = 0.1) -> t
 
 
 class DiracMetric(pl.Callback):
-    every = 1  # records after every generator step: one step per Lightning batch (genbench/runs/step_chunks.py)
     name = "dirac"
     headline = "dirac/distance"
     higher_is_better = False
@@ -59,12 +59,9 @@ class DiracMetric(pl.Callback):
 
     # ------------------------------------------------------------------ recording
     def on_train_start(self, trainer, module) -> None:
-        if not self.trajectory or self.trajectory[-1][0] != module.g_step:
-            self.trajectory.append((module.g_step, *dirac.state(module)))
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if module.stepped_generator:
-            self._record(module)
+        self._record(module)
+        if self._record not in module.step_observers:
+            module.step_observers.append(self._record)
 
     def _record(self, module) -> None:
         if not self.trajectory or self.trajectory[-1][0] != module.g_step:
