@@ -68,6 +68,15 @@ def run_genbench(args: list[str], cwd: Path, timeout: float = 300, env: dict | N
                           env=env or genbench_env())
 
 
+def start_genbench(args: list[str], cwd: Path, env: dict | None = None, exe: str = "genbench"):
+    """Start the console script and return at once (for a test that signals it or runs a second command beside
+    it): a Popen-like process whose communicate() gives (stdout and stderr together, None), warm as run_genbench."""
+    if not warm_cli.cold():
+        return warm_cli.start(exe, args, Path(cwd), env or genbench_env(), genbench_env(), merge=True)
+    return subprocess.Popen([exe, *args], cwd=cwd, env=env or genbench_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 

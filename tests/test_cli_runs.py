@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 
 import torch
 import yaml
-from conftest import genbench_env, read_json, run_genbench
+from conftest import genbench_env, read_json, run_genbench, start_genbench
 
 FAST = ["train.log_every=5", "train.sample_every=10", "train.checkpoint_every=10", "eval.every=10",
         "eval.n=500", "logger=csv"]
@@ -63,7 +62,7 @@ def test_sweep_of_eight_jobs_and_table(tmp_path):
         assert set(config["reg"]) == (set() if reg == "none" else {"sn"})  # the command line beats the model
         settings.add(tuple(o for o in overrides if not o.startswith("seed=")))
     assert len(settings) == 4
-    table = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
+    table = run_genbench(["sweep"], tmp_path, exe="genbench-table")
     assert table.returncode == 0, table.stderr
     rows = [line for line in table.stdout.splitlines() if line.startswith("| model=")]
     assert len(rows) == 4 and all("2 completed" in r for r in rows)
@@ -73,9 +72,8 @@ def test_sweep_of_eight_jobs_and_table(tmp_path):
 def test_sigterm_then_resume(tmp_path):
     """SIGTERM saves a checkpoint and marks the run interrupted; resume=<dir> finishes it in place."""
     run = tmp_path / "run"
-    proc = subprocess.Popen(["genbench", "hydra.run.dir=run", "train.max_steps=100000", "train.checkpoint_every=50",
-                             "train.log_every=50", "eval.every=100", "eval.n=500", "logger=csv"],
-                            cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = start_genbench(["hydra.run.dir=run", "train.max_steps=100000", "train.checkpoint_every=50",
+                           "train.log_every=50", "eval.every=100", "eval.n=500", "logger=csv"], tmp_path)
     deadline = time.time() + 120
     while not (run / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
         time.sleep(0.2)
@@ -84,7 +82,7 @@ def test_sigterm_then_resume(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     record = read_json(run / "run.json")
-    assert record["status"] == "interrupted", out.decode()[-2000:]
+    assert record["status"] == "interrupted", out[-2000:]
     stopped = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["genbench"]
     assert stopped["g_step"] == record["generator_steps"] > 0
     target = stopped["g_step"] + 120
@@ -110,7 +108,7 @@ def test_nan_marks_diverged_keeps_last_good_checkpoint_and_sweep_goes_on(tmp_pat
     assert ckpt["genbench"]["g_step"] == record["generator_steps"] - 1
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
     assert read_json(healthy / "run.json")["status"] == "completed"
-    table = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
+    table = run_genbench(["sweep"], tmp_path, exe="genbench-table")
     assert "1 diverged" in table.stdout and "1 completed" in table.stdout
 
 
@@ -130,13 +128,12 @@ def test_same_seed_same_losses(tmp_path):
 def test_genbench_eval_after_training(tmp_path):
     """genbench-eval re-composes the run's config, loads its checkpoint and appends to eval.json."""
     assert run_genbench(["hydra.run.dir=run", "debug=fast", "logger=none"], tmp_path).returncode == 0
-    gen = subprocess.run(["genbench-eval", "run", "eval.n=1000"], cwd=tmp_path, capture_output=True, text=True)
+    gen = run_genbench(["run", "eval.n=1000"], tmp_path, exe="genbench-eval")
     assert gen.returncode == 0, gen.stderr
-    moved = subprocess.run(["genbench-eval", "run", "metrics.n=1000"], cwd=tmp_path, capture_output=True, text=True)
+    moved = run_genbench(["run", "metrics.n=1000"], tmp_path, exe="genbench-eval")
     assert moved.returncode == 2 and moved.stderr.startswith("genbench-eval: error: metrics.n moved to eval.n")
     assert "write eval.n=1000" in moved.stderr and len(moved.stderr.strip().splitlines()) == 1
-    real = subprocess.run(["genbench-eval", "run/checkpoints/last.ckpt", "--real-vs-real"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    real = run_genbench(["run/checkpoints/last.ckpt", "--real-vs-real"], tmp_path, exe="genbench-eval")
     assert real.returncode == 0, real.stderr
     entries = read_json(tmp_path / "run" / "eval.json")
     assert [e["generator"] for e in entries] == ["raw", "real test split"]
@@ -146,7 +143,7 @@ def test_genbench_eval_after_training(tmp_path):
     # Real held-out data is the floor: all 8 modes, ~98.9% within 3 std (1 - exp(-4.5) for a 2D Gaussian).
     assert entries[1]["metrics"]["modes/covered"] == 8
     assert abs(entries[1]["metrics"]["modes/hq_fraction"] - 0.989) < 0.01
-    bad = subprocess.run(["genbench-eval", "nowhere"], cwd=tmp_path, capture_output=True, text=True)
+    bad = run_genbench(["nowhere"], tmp_path, exe="genbench-eval")
     assert bad.returncode == 2 and "genbench-eval: error:" in bad.stderr
 
 
@@ -181,6 +178,6 @@ def test_ema_generator_is_kept_and_used(tmp_path):
     assert ema.keys() == raw.keys() and ema
     assert any(not torch.equal(ema[k], raw[k]) for k in raw)
     assert all(torch.isfinite(v).all() for v in ema.values())
-    gen = subprocess.run(["genbench-eval", "run"], cwd=tmp_path, capture_output=True, text=True)
+    gen = run_genbench(["run"], tmp_path, exe="genbench-eval")
     assert gen.returncode == 0, gen.stderr
     assert read_json(tmp_path / "run" / "eval.json")[0]["generator"] == "ema"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import genbench_env, read_json, run_genbench
+from conftest import genbench_env, read_json, run_genbench, start_genbench
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra: pip install .[cluster]")
 
@@ -40,9 +40,7 @@ def test_submitit_local_sweep_survives_the_time_limit_signal_and_table_reads_it(
     """Two jobs through the submitit local executor. Job 0 gets SIGUSR2, what SLURM sends before the time
     limit: it saves last.ckpt, submitit requeues it, and the requeued job resumes in its own folder to the
     very numbers of its uninterrupted twin (job 1)."""
-    proc = subprocess.Popen(["genbench", "-m", "hardware=local_parallel", TWINS, "hydra.sweep.dir=sweep", *FAST],
-                            cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = start_genbench(["-m", "hardware=local_parallel", TWINS, "hydra.sweep.dir=sweep", *FAST], tmp_path)
     job0 = tmp_path / "sweep" / "0"
     wait_for(job0 / "checkpoints" / "last.ckpt", proc)
     pid = read_json(job0 / "run.json")["owner"]["pid"]
@@ -57,7 +55,7 @@ def test_submitit_local_sweep_survives_the_time_limit_signal_and_table_reads_it(
     assert read_json(twin / "run.json")["attempts"] == 1
     assert final(job0) == final(twin)
     assert list((tmp_path / "sweep" / ".submitit").glob("*/*_0_log.out")), "not run by submitit"
-    table = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
+    table = run_genbench(["sweep"], tmp_path, exe="genbench-table")
     assert table.returncode == 0, table.stderr
     assert "2 jobs in sweep" in table.stdout and "| 2 | 2 completed |" in table.stdout, table.stdout
 
@@ -66,8 +64,7 @@ def test_sweep_killed_with_sigterm_resumes_when_the_same_command_runs_again(tmp_
     """Hydra's basic launcher: SIGTERM stops the sweep in job 0; the same command again resumes job 0 (to the
     numbers of its uninterrupted twin, job 1) and runs job 1; a third time trains nothing."""
     command = ["-m", TWINS, "hydra.sweep.dir=sweep", *FAST]
-    proc = subprocess.Popen(["genbench", *command], cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = start_genbench(command, tmp_path)
     job0, job1 = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     wait_for(job0 / "checkpoints" / "last.ckpt", proc)
     proc.send_signal(signal.SIGTERM)

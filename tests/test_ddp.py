@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import genbench_env, read_json, run_genbench, wait_for_step
+from conftest import genbench_env, read_json, run_genbench, start_genbench, wait_for_step
 
 pytestmark = pytest.mark.slow
 
@@ -133,8 +133,7 @@ def test_sigterm_to_rank_0_stops_both_ranks_at_a_step_and_resume_is_exact(tmp_pa
     saved, run.json says interrupted; resumed, the run ends on the uninterrupted run's weights exactly.
     (Ctrl-C's SIGINT takes the same path: tests/test_run_ownership.py.)"""
     args = [*DDP, *PLAIN, "train.checkpoint_every=100000"]
-    proc = subprocess.Popen(["genbench", *args, "train.max_steps=3000", "hydra.run.dir=run"], cwd=tmp_path,
-                            env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_genbench([*args, "train.max_steps=3000", "hydra.run.dir=run"], tmp_path)
     wait_for_step(tmp_path / "run", 30, proc)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
@@ -232,8 +231,7 @@ def test_two_ranks_gather_features_and_agree(tmp_path):
 
 def test_a_rank_that_dies_takes_the_run_down_as_failed(tmp_path):
     """kill -9 of rank 1: rank 0 does not wait in a collective forever; it marks the run failed and leaves."""
-    proc = subprocess.Popen(["genbench", *DDP, *PLAIN, "train.max_steps=100000", "hydra.run.dir=run"], cwd=tmp_path,
-                            env=genbench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_genbench([*DDP, *PLAIN, "train.max_steps=100000", "hydra.run.dir=run"], tmp_path)
     wait_for_step(tmp_path / "run", 20, proc)
     children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == proc.pid]
     ranks = [pid for pid in children if b"genbench.parallel.rank_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]

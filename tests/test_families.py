@@ -5,7 +5,6 @@ with the smoke budget printed by `genbench-table`, and the config errors of thes
 from __future__ import annotations
 
 import math
-import subprocess
 
 import pytest
 import torch
@@ -88,7 +87,7 @@ def test_family_table_runs_every_family_and_genbench_table_prints_every_row(tmp_
                            "hydra.sweep.dir=sweep", *SHORT[:2]],
                           tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
+    out = run_genbench(["sweep"], tmp_path, exe="genbench-table")
     assert out.returncode == 0, out.stderr
     lines = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): [c.strip() for c in line.strip("|").split("|")]
              for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line}
@@ -102,7 +101,7 @@ def test_family_table_runs_every_family_and_genbench_table_prints_every_row(tmp_
             assert (cells[4] != "–") == has_nll and (cells[6] != "–") == has_nll, cells  # NLL, gap: densities only
             assert all(c != "–" for c in cells[7:10]), cells  # modes, hq, GS: every family
     assert "IWAE estimate (k = 1000)" in out.stdout and "quadrature (512^2 grid)" in out.stdout
-    csv = subprocess.run(["genbench-table", "sweep", "--csv"], cwd=tmp_path, capture_output=True, text=True)
+    csv = run_genbench(["sweep", "--csv"], tmp_path, exe="genbench-table")
     assert csv.returncode == 0 and len(csv.stdout.strip().splitlines()) == 1 + 2 * len(ROWS), csv.stdout
 
 
@@ -112,8 +111,7 @@ def test_mnist_likelihood_table_prints_every_family_beside_its_published_value(t
     result = run_genbench(["-m", "experiment=families/mnist_nll", "budget=smoke", "logger=csv", "hardware.threads=1"],
                           tmp_path, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = subprocess.run(["genbench-table", "outputs/tables/families/mnist_nll-smoke"], cwd=tmp_path,
-                         capture_output=True, text=True)
+    out = run_genbench(["outputs/tables/families/mnist_nll-smoke"], tmp_path, exe="genbench-table")
     assert out.returncode == 0, out.stderr
     published = {"GMM (500 Bernoulli components) *": "137.6 (unchecked)", "VAE *": "89.78 ± 0.01",
                  "IWAE (k = 50) *": "86.82 ± 0.01", "PixelCNN *": "81.3"}

@@ -38,8 +38,7 @@ def _fake_run(root: Path, checkpoint: dict | None = None) -> Path:
 
 
 def _eval(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["genbench-eval", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env=genbench_env())
+    return run_genbench(args, cwd, exe="genbench-eval", timeout=120, env=genbench_env())
 
 
 def _one_error(result, prog: str = "genbench") -> str:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import genbench_env, read_json, run_genbench, wait_for_step
+from conftest import read_json, run_genbench, start_genbench, wait_for_step
 
 pytestmark = pytest.mark.slow
 
@@ -91,8 +91,7 @@ def test_a_finished_run_without_checkpoints_is_not_trained_over(tmp_path):
 
 
 def _start(tmp_path, args):
-    return subprocess.Popen(["genbench", *args], cwd=tmp_path, env=genbench_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return start_genbench(args, tmp_path)
 
 
 def test_a_run_still_training_has_one_owner(tmp_path):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import genbench_env, read_json, run_genbench
+from conftest import read_json, run_genbench, start_genbench
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra: pip install .[cluster]")
 
@@ -55,12 +55,11 @@ SHORT = ["train.max_steps=200", "train.checkpoint_every=10", "train.log_every=50
 USR2_BIT = 1 << (signal.SIGUSR2 - 1)
 
 
-LAUNCHED: list[subprocess.Popen] = []
+LAUNCHED: list = []
 
 
-def genbench(args: list[str], cwd: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(["genbench", *args], cwd=cwd, env=genbench_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def genbench(args: list[str], cwd: Path):
+    proc = start_genbench(args, cwd)
     LAUNCHED.append(proc)
     return proc
 
@@ -240,7 +239,7 @@ def test_array_sweep_of_two_cpu_jobs_completes(interrupted_twins):
     sacct = subprocess.run(["sacct", "-n", "-j", ids[0]], capture_output=True, text=True)
     if sacct.returncode != 0:  # the local cluster: "Slurm accounting storage is disabled"
         assert "Bypassing sacct error" in out
-    table = subprocess.run(["genbench-table", "sweep"], cwd=sweep.parent, capture_output=True, text=True)
+    table = run_genbench(["sweep"], sweep.parent, exe="genbench-table")
     assert "| 2 | 2 completed |" in table.stdout, table.stdout + table.stderr
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,7 +93,7 @@ def test_smoke_variants_of_every_table_run_and_genbench_table_prints_them(tmp_pa
     assert len(jobs) == len(ROWS) and all(j["status"] == "completed" for j in jobs)
     for job in jobs:  # every metric the row's paper reports was computed
         assert set(job["published"]["metrics"]) <= set(job["final"]), job["study"]["row"]
-    out = subprocess.run(["genbench-table", "smoke"], cwd=tmp_path, capture_output=True, text=True)
+    out = run_genbench(["smoke"], tmp_path, exe="genbench-table")
     assert out.returncode == 0, out.stderr
     assert "miyato2018: SN-GANs (ResNet, hinge) *" in out.stdout and "| 8.22 ± 0.05 |" in out.stdout
     assert "mimicry2019: SNGAN *" in out.stdout and "16.77 ± 0.04" in out.stdout
@@ -326,16 +325,14 @@ def test_vae_tables_smoke_run_and_print(tmp_path, mnist_root):
     for args in (["experiment=pythae2022/table", "seed=0"], ["experiment=alemi2018/beta_sweep", "model.beta=0.1,8"]):
         result = run_genbench(["-m", *args, "budget=smoke", "hardware.threads=1"], tmp_path, env=env, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-    pythae = subprocess.run(["genbench-table", "outputs/tables/pythae2022/mnist-smoke"], cwd=tmp_path,
-                            capture_output=True, text=True)
+    pythae = run_genbench(["outputs/tables/pythae2022/mnist-smoke"], tmp_path, exe="genbench-table")
     assert pythae.returncode == 0, pythae.stderr
     # budget=smoke: starred, ours beside the published NLL, no Δ, each difference from the protocol named
     vae = next(line for line in pythae.stdout.splitlines() if line.startswith("| VAE *"))
     assert vae.startswith("| VAE * | 1 | 1 completed | 89.78 ± 0.01 | ") and " | – | no: training length" in vae
     assert "importance samples k 100 (the protocol: 200)" in vae
     assert "| IWAE (k = 50) * | 1 | 1 completed | 86.82 ± 0.01 |" in pythae.stdout
-    alemi = subprocess.run(["genbench-table", "outputs/tables/alemi2018/mnist-smoke"], cwd=tmp_path,
-                           capture_output=True, text=True)
+    alemi = run_genbench(["outputs/tables/alemi2018/mnist-smoke"], tmp_path, exe="genbench-table")
     assert alemi.returncode == 0, alemi.stderr
     assert "| beta-VAE, model.beta=0.1 * |" in alemi.stdout and "| beta-VAE, model.beta=8 * |" in alemi.stdout
     assert "our runs agree: " in alemi.stdout  # the finding's check ran (yes or no: 10 steps decide nothing)

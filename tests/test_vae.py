@@ -4,7 +4,6 @@ the decoder likelihoods, and VAE runs through the `genbench` executable on MNIST
 from __future__ import annotations
 
 import math
-import subprocess
 
 import pytest
 import torch
@@ -217,8 +216,8 @@ def test_iwae_run_on_mnist_lowers_neg_elbo_resumes_and_evaluates(tmp_path, mnist
     assert [h["step"] for h in metrics["history"]] == [100, 200, 300]
     assert metrics["final"]["elbo/neg_elbo"] < last["elbo/neg_elbo"]
 
-    out = subprocess.run(["genbench-eval", "run", "metrics=[nll]", "metrics.nll.k=20", "metrics.nll.n=200"],
-                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    out = run_genbench(["run", "metrics=[nll]", "metrics.nll.k=20", "metrics.nll.n=200"], tmp_path,
+                       exe="genbench-eval", env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     entry = read_json(run / "eval.json")[-1]
     assert entry["generator_step"] == 300 and 50 < entry["metrics"]["nll/value"] < 400
@@ -235,7 +234,7 @@ def test_beta_sweep_rate_distortion_directions_and_plot(tmp_path, mnist_root):
     assert final[0]["elbo/rate"] > final[1]["elbo/rate"] + 5 > final[50]["elbo/rate"] + 5, final
     assert final[0]["elbo/distortion"] < final[1]["elbo/distortion"] < final[50]["elbo/distortion"], final
     assert final[50]["elbo/rate"] < 1.0 and final[50]["elbo/active_units"] <= 2  # posterior collapse
-    table = subprocess.run(["genbench-table", "sweep"], cwd=tmp_path, capture_output=True, text=True)
+    table = run_genbench(["sweep"], tmp_path, exe="genbench-table")
     assert table.returncode == 0, table.stderr
     assert sum(line.startswith("| model.beta=") for line in table.stdout.splitlines()) == 3
     assert (tmp_path / "sweep" / "rate_distortion.png").is_file() and "rate-distortion" in table.stdout

@@ -4,8 +4,6 @@ run file (tests/wandb_records.py)."""
 
 from __future__ import annotations
 
-import subprocess
-
 from conftest import genbench_env, read_json, run_genbench
 from wandb_records import offline_run
 
@@ -53,8 +51,7 @@ def test_a_paper_table_row_is_named_and_tagged_and_its_sweep_is_a_group(tmp_path
         assert run["group"] == "sweep_r1"
         assert run["image_keys"] == {"figures/phase_portrait"}
         assert run["summary"]["dirac/converged"] in (0, 1)
-    table = subprocess.run(["genbench-table", "sweep_r1"], cwd=tmp_path, capture_output=True, text=True,
-                           env=genbench_env())
+    table = run_genbench(["sweep_r1"], tmp_path, exe="genbench-table", env=genbench_env())
     assert table.returncode == 0, table.stderr
     run = offline_run(tmp_path / "sweep_r1")
     assert (run["name"], run["group"], run["job_type"]) == ("sweep_r1/table", "sweep_r1", "table")
@@ -77,14 +74,13 @@ def test_a_vae_paper_sweep_names_each_setting_and_logs_its_pictures_and_rate_dis
         assert run["group"] == "alemi2018/mnist-smoke"
         assert run["image_keys"] == {"samples", "samples/reconstructions", "samples/traversals", "metrics/kl_per_dim"}
         assert run["summary"]["elbo/rate"] == read_json(sweep / str(job) / "metrics.json")["final"]["elbo/rate"]
-    table = subprocess.run(["genbench-table", str(sweep)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    table = run_genbench([str(sweep)], tmp_path, exe="genbench-table", env=env)
     assert table.returncode == 0, table.stderr
     run = offline_run(sweep)
     assert (run["name"], run["group"], run["job_type"]) == ("alemi2018/mnist-smoke/table", "alemi2018/mnist-smoke",
                                                           "table")
     assert run["image_keys"] == {"figures/rate_distortion"}
-    again = subprocess.run(["genbench-table", "--no-wandb", str(sweep)], cwd=tmp_path, capture_output=True,
-                           text=True, env=env)
+    again = run_genbench(["--no-wandb", str(sweep)], tmp_path, exe="genbench-table", env=env)
     assert again.returncode == 0 and len(list(sweep.glob("wandb/offline-run-*"))) == 1
 
 

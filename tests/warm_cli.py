@@ -1,15 +1,17 @@
-"""A warm console script for the tests: one process per pytest worker imports torch, Lightning, W&B and genbench once,
-then forks a child per command, which runs the installed entry point (`genbench`, `genbench-eval`,
+"""A warm console script for the tests: one process per pytest worker imports torch, Lightning, W&B and genbench
+once, then forks a child per command, which runs the installed entry point (`genbench`, `genbench-eval`,
 `genbench-table`) exactly as its console script does: `sys.exit(main())` with the command's argv, folder and
-environment, its stdout and stderr in files.
+environment, its stdout and stderr in files, its own process group. Several commands may run at once, and a test
+may signal one (`start`, a Popen-like process).
 
-Why: importing torch and Lightning costs ~3 s on an idle core and 7-12 s on a loaded one, and the suite runs its
-commands ~90 times; the command's own code path is unchanged. Commands that must start cold (`--help` staying
-free of torch, packaging, signals sent to a process the test started) use a real subprocess.
+Why: importing torch, Lightning and W&B costs ~5 s of CPU on an idle core of this machine and 10-15 s on a loaded
+one, and the suite runs its commands ~150 times; the command's own code path is unchanged. Commands that must start
+cold (`--help` staying free of torch, packaging, a terminal's progress bar) use a real subprocess.
 `GENBENCH_TEST_COLD=1` runs every command as a real subprocess."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import select
@@ -42,20 +44,36 @@ def _preload() -> None:
 
 
 def _serve() -> None:
-    """The warm process: read one JSON request per line, fork, report the child's pid, then its exit code."""
+    """The warm process: for each JSON request line, fork a child and reply {"id", "pid"}; when a child ends, reply
+    {"id", "rc"}. Several commands may run at once (a test starting a second command while the first trains)."""
     _preload()
 
-    requests, replies = sys.stdin, sys.stdout
-    for line in requests:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(request)
-        replies.write(json.dumps({"pid": pid}) + "\n")
+    stdin, replies = sys.stdin.fileno(), sys.stdout
+    pending, running = b"", {}
+
+    def reply(message: dict) -> None:
+        replies.write(json.dumps(message) + "\n")
         replies.flush()
-        _, status = os.waitpid(pid, 0)
-        replies.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
-        replies.flush()
+
+    while True:
+        if select.select([stdin], [], [], 0.05)[0]:
+            chunk = os.read(stdin, 65536)
+            if not chunk:
+                break
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _child(request)
+                running[pid] = request["id"]
+                reply({"id": request["id"], "pid": pid})
+        while running:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            reply({"id": running.pop(pid), "rc": os.waitstatus_to_exitcode(status)})
 
 
 def _child(request: dict) -> None:
@@ -68,13 +86,17 @@ def _child(request: dict) -> None:
     code = 1
     try:
         os.setsid()  # its own process group, as a command started from a shell
+        # SIGKILL when the server ends (its pytest worker did): no command outlives the test session
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            os.dup2(os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+        out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(out, 1)
+        same = request["stderr"] == request["stdout"]  # merged: one file description, as 2>&1 gives
+        os.dup2(out if same else os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
@@ -105,36 +127,101 @@ def _server(env: dict) -> subprocess.Popen:
     server = _SERVER.get("process")
     if server is None or server.poll() is not None:
         server = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, env=env, cwd=tempfile.gettempdir())
-        _SERVER["process"] = server
+                                  text=True, env=env, cwd=tempfile.gettempdir(), bufsize=1)
+        _SERVER.update(process=server, replies={}, buffer=b"", next_id=0)
     return server
 
 
-def _read(server: subprocess.Popen, timeout: float) -> dict | None:
-    ready, _, _ = select.select([server.stdout], [], [], max(timeout, 0))
-    return json.loads(server.stdout.readline()) if ready else None
+def _reply(server: subprocess.Popen, request_id: int, key: str, timeout: float | None) -> dict | None:
+    """The server's reply with `key` ("pid" or "rc") for one request (None: not within `timeout` s), keeping the
+    other requests' replies."""
+    import time
+
+    replies, deadline = _SERVER["replies"], None if timeout is None else time.monotonic() + timeout
+    while (request_id, key) not in replies:
+        if b"\n" in _SERVER["buffer"]:  # a line read with an earlier one
+            line, _SERVER["buffer"] = _SERVER["buffer"].split(b"\n", 1)
+            message = json.loads(line)
+            replies[message["id"], "pid" if "pid" in message else "rc"] = message
+            continue
+        left = None if deadline is None else max(deadline - time.monotonic(), 0)
+        if not select.select([server.stdout], [], [], left)[0]:
+            return None
+        chunk = os.read(server.stdout.fileno(), 65536)
+        if not chunk:
+            raise RuntimeError("the warm console-script server ended")
+        _SERVER["buffer"] += chunk
+    return replies.pop((request_id, key))
+
+
+class WarmProcess:
+    """A command running in a warm child, with the part of subprocess.Popen's interface the tests use: pid,
+    poll, wait, communicate (stdout and stderr as text, or both in stdout with `merge`), send_signal, kill."""
+
+    def __init__(self, exe: str, args: list, cwd: Path, env: dict, base_env: dict, merge: bool = False):
+        self.args = [exe, *map(str, args)]
+        self._server = _server(base_env)
+        self._id = _SERVER["next_id"] = _SERVER["next_id"] + 1
+        self._tmp = tempfile.TemporaryDirectory()
+        self._out = Path(self._tmp.name) / "stdout"
+        self._err = self._out if merge else Path(self._tmp.name) / "stderr"
+        self._out.touch()
+        self._err.touch()
+        request = {"id": self._id, "exe": exe, "args": self.args[1:], "cwd": str(cwd), "env": env,
+                   "stdout": str(self._out), "stderr": str(self._err)}
+        self._server.stdin.write(json.dumps(request) + "\n")
+        self._server.stdin.flush()
+        self.pid = _reply(self._server, self._id, "pid", 60)["pid"]
+        self.returncode: int | None = None
+        self._output: tuple[str, str | None] | None = None
+        self.stdout = open(self._out, errors="replace")  # noqa: SIM115  (what wait_for_step reads on a failure)
+
+    def poll(self) -> int | None:
+        return self.wait(0) if self.returncode is None else self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.returncode is None:
+            reply = _reply(self._server, self._id, "rc", timeout)
+            if reply is None:
+                if timeout == 0:
+                    return None
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.returncode = reply["rc"]
+        return self.returncode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str | None]:
+        self.wait(timeout)
+        if self._output is None:
+            out = self._out.read_text(errors="replace")
+            self._output = out, None if self._err == self._out else self._err.read_text(errors="replace")
+            self.stdout.close()
+            self._tmp.cleanup()
+        return self._output
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def start(exe: str, args: list, cwd: Path, env: dict, base_env: dict, merge: bool = False) -> WarmProcess:
+    return WarmProcess(exe, args, cwd, env, base_env, merge)
 
 
 def run(exe: str, args: list[str], cwd: Path, timeout: float, env: dict, base_env: dict
         ) -> subprocess.CompletedProcess:
     """`exe args` in `cwd`: a CompletedProcess as subprocess.run(capture_output=True, text=True) would give."""
-    import time
-
-    server = _server(base_env)
-    with tempfile.TemporaryDirectory() as tmp:
-        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        request = {"exe": exe, "args": [str(a) for a in args], "cwd": str(cwd), "env": env,
-                   "stdout": str(out), "stderr": str(err)}
-        server.stdin.write(json.dumps(request) + "\n")
-        server.stdin.flush()
-        pid = _read(server, 60)["pid"]
-        deadline = time.monotonic() + timeout
-        reply = _read(server, deadline - time.monotonic())
-        if reply is None:
-            os.killpg(pid, signal.SIGKILL)
-            _read(server, 60)
-            raise subprocess.TimeoutExpired([exe, *args], timeout, out.read_text(), err.read_text())
-        return subprocess.CompletedProcess([exe, *args], reply["rc"], out.read_text(), err.read_text())
+    process = start(exe, args, cwd, env, base_env)
+    try:
+        out, err = process.communicate(timeout)
+    except subprocess.TimeoutExpired as timed_out:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(60)
+        timed_out.output, timed_out.stderr = process._out.read_text(), process._err.read_text()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def cold() -> bool:
