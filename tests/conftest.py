@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,13 +69,30 @@ def run_genbench(args: list[str], cwd: Path, timeout: float = 300, env: dict | N
                           env=env or genbench_env())
 
 
-def start_genbench(args: list[str], cwd: Path, env: dict | None = None, exe: str = "genbench"):
-    """Start the console script and return at once (for a test that signals it or runs a second command beside
-    it): a Popen-like process whose communicate() gives (stdout and stderr together, None), warm as run_genbench."""
+def run_script(script: Path, args: list[str], cwd: Path, timeout: float = 300, env: dict | None = None
+               ) -> subprocess.CompletedProcess:
+    """`python script args` in `cwd` (a benchmark, the GPU check), warm as run_genbench unless GENBENCH_TEST_COLD=1:
+    the script runs as __main__ with its folder first on sys.path, as `python script.py` runs it."""
+    env = env or dict(os.environ)
     if not warm_cli.cold():
-        return warm_cli.start(exe, args, Path(cwd), env or genbench_env(), genbench_env(), merge=True)
-    return subprocess.Popen([exe, *args], cwd=cwd, env=env or genbench_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+        return warm_cli.run(str(script), args, Path(cwd), timeout, env, genbench_env())
+    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def start_genbench(args: list[str], cwd: Path, env: dict | None = None, exe: str = "genbench",
+                   terminal: int | None = None):
+    """Start the console script and return at once (for a test that signals it or runs a second command beside
+    it): a Popen-like process whose communicate() gives (stdout and stderr together, None), warm as run_genbench.
+    `terminal`: a pseudo-terminal's secondary end (a file descriptor) as its stdin, stdout and stderr instead."""
+    env = env or genbench_env()
+    if not warm_cli.cold():
+        return warm_cli.start(exe, args, Path(cwd), env, genbench_env(), merge=True,
+                              terminal=None if terminal is None else os.ttyname(terminal))
+    if terminal is not None:
+        return subprocess.Popen([exe, *args], cwd=cwd, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
+    return subprocess.Popen([exe, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def read_json(path: Path) -> dict:

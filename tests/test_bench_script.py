@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_train.py"
 
 
 def test_bench_train_prints_a_ratio(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--steps", "7", "--window", "3", "--warmup", "2", "--rounds", "1",
-         "--cases", "mlp2d", "--threads", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
+    proc = run_script(SCRIPT, ["--steps", "7", "--window", "3", "--warmup", "2", "--rounds", "1", "--cases", "mlp2d",
+                               "--threads", "1", "--json", str(out)], tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^mlp2d: genbench/plain = \d+\.\d+ \(overhead -?\d+\.\d+%\); extra -?\d+\.\d+ ms per generator "
                      r"step \(95% interval -?\d+\.\d+ to -?\d+\.\d+\); medians of 2 paired windows of 3 steps",
@@ -33,11 +30,9 @@ def test_bench_train_prints_a_ratio(tmp_path):
 
 def test_bench_train_times_methods_against_the_ns_gan(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--cases", "none", "--methods", "ns_gan,jacobian_clamp", "--nets", "mlp2d",
-         "--steps", "5", "--warmup", "2", "--rounds", "1", "--threads", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=90, cwd=tmp_path,
-    )
+    proc = run_script(SCRIPT, ["--cases", "none", "--methods", "ns_gan,jacobian_clamp", "--nets", "mlp2d", "--steps",
+                               "5", "--warmup", "2", "--rounds", "1", "--threads", "1", "--json", str(out)], tmp_path,
+                      timeout=90)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^jacobian_clamp +mlp2d +\d+\.\d+ +\d+\.\d+ +-?\d+\.\d+%", proc.stdout, re.M), proc.stdout
     methods = json.loads(out.read_text())["methods"]
@@ -49,11 +44,9 @@ def test_bench_train_times_methods_against_the_ns_gan(tmp_path):
 def test_bench_vae_prints_ratios_and_checks_both_paths(tmp_path):
     out = tmp_path / "bench_vae.json"
     script = SCRIPT.parent / "bench_vae.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--cases", "vae", "--steps", "4", "--warmup", "1", "--rounds", "1",
-         "--threads", "1", "--nll-k", "20", "--nll-n", "10", "--retries", "0", "--json", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-    )
+    proc = run_script(script, ["--cases", "vae", "--steps", "4", "--warmup", "1", "--rounds", "1", "--threads", "1",
+                               "--nll-k", "20", "--nll-n", "10", "--retries", "0", "--json", str(out)], tmp_path,
+                      timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())
     train, nll = result["training"][0], result["nll"]

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import shared_data
+from conftest import run_script, shared_data
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
 SECTIONS = {
@@ -37,8 +35,7 @@ def numbers(value):
 
 def test_dry_path_writes_every_section_with_finite_numbers(tmp_path):
     out = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--dry", "--out", str(out), "--data", str(shared_data())],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = run_script(SCRIPT, ["--dry", "--out", str(out), "--data", str(shared_data())], tmp_path, timeout=300)
     assert out.is_file(), proc.stdout + proc.stderr
     report = json.loads(out.read_text())  # strict JSON: the script writes with allow_nan=False
     failed = {name: entry["error"] for name, entry in report["sections"].items() if not entry["ok"]}
@@ -62,10 +59,8 @@ def test_dry_path_writes_every_section_with_finite_numbers(tmp_path):
 
 def test_a_failing_section_is_reported_and_the_others_run(tmp_path):
     out = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--dry", "--only", "fid,overhead", "--out", str(out),
-                           "--data", str(tmp_path / "nowhere")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                          env={**os.environ, "GENBENCH_GPU_CHECK_FAIL": "overhead"})
+    args = ["--dry", "--only", "fid,overhead", "--out", str(out), "--data", str(tmp_path / "nowhere")]
+    proc = run_script(SCRIPT, args, tmp_path, timeout=120, env={**os.environ, "GENBENCH_GPU_CHECK_FAIL": "overhead"})
     report = json.loads(out.read_text())
     assert proc.returncode == 1 and report["failed"] == ["overhead"], proc.stdout[-2000:]
     assert "injected failure" in report["sections"]["overhead"]["error"]

@@ -7,11 +7,11 @@ import logging
 import os
 import pty
 import re
-import subprocess
+import select
 import time
 
 import pytest
-from conftest import genbench_env, run_genbench
+from conftest import run_genbench, start_genbench
 
 from genbench import progress
 
@@ -65,19 +65,15 @@ def test_a_run_in_a_log_file_prints_periodic_plain_lines(tmp_path):
 def test_a_run_on_a_terminal_shows_a_bar(tmp_path):
     """The same run with a pseudo-terminal as its output: rich's bar (redrawn in place) and the log lines."""
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen(["genbench", "hydra.run.dir=run", *SHORT], cwd=tmp_path, env=genbench_env(),
-                            stdin=secondary, stdout=secondary, stderr=secondary, close_fds=True)
+    proc = start_genbench(["hydra.run.dir=run", *SHORT], tmp_path, terminal=secondary)
+    out, deadline = b"", time.time() + 300
+    while time.time() < deadline:  # read the terminal until the run ended and nothing is left to read
+        if select.select([primary], [], [], 0.2)[0]:
+            out += os.read(primary, 65536)
+        elif proc.poll() is not None:
+            break
     os.close(secondary)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # the terminal closed: the run ended
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert proc.wait(timeout=300) == 0, out[-3000:]
+    assert proc.wait(timeout=10) == 0, out[-3000:]
     text = out.decode(errors="replace")
     assert "━" in text and "\r" in text and "steps/s" in text, text[-3000:]
     assert "150/150" in text

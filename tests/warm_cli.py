@@ -50,13 +50,20 @@ def _serve() -> None:
 
     stdin, replies = sys.stdin.fileno(), sys.stdout
     pending, running = b"", {}
+    woken, wake = os.pipe()  # SIGCHLD writes a byte here: select wakes when a child ends
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
 
     def reply(message: dict) -> None:
         replies.write(json.dumps(message) + "\n")
         replies.flush()
 
     while True:
-        if select.select([stdin], [], [], 0.05)[0]:
+        ready = select.select([stdin, woken], [], [])[0]
+        if woken in ready:
+            os.read(woken, 4096)
+        if stdin in ready:
             chunk = os.read(stdin, 65536)
             if not chunk:
                 break
@@ -66,6 +73,10 @@ def _serve() -> None:
                 request = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    os.close(woken)
+                    os.close(wake)
                     _child(request)
                 running[pid] = request["id"]
                 reply({"id": request["id"], "pid": pid})
@@ -79,6 +90,7 @@ def _serve() -> None:
 def _child(request: dict) -> None:
     """Become the command: folder, environment, argv, standard streams; then the entry point, as its script."""
     import atexit
+    import runpy
     import threading
     import traceback
     from importlib.metadata import entry_points
@@ -91,19 +103,27 @@ def _child(request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(out, 1)
-        same = request["stderr"] == request["stdout"]  # merged: one file description, as 2>&1 gives
-        os.dup2(out if same else os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
+        if request.get("terminal"):  # a pseudo-terminal's secondary end as all three, as a shell gives them
+            terminal = os.open(request["terminal"], os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(terminal, fd)
+        else:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(out, 1)
+            same = request["stderr"] == request["stdout"]  # merged: one file description, as 2>&1 gives
+            os.dup2(out if same else os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         sys.argv = [request["exe"], *request["args"]]
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        (script,) = entry_points(group="console_scripts", name=request["exe"])
         try:
+            if request["exe"].endswith(".py"):  # `python script.py args`: the script's folder first on sys.path
+                sys.path.insert(0, os.path.dirname(request["exe"]))
+                runpy.run_path(request["exe"], run_name="__main__")
+                sys.exit(0)
+            (script,) = entry_points(group="console_scripts", name=request["exe"])
             sys.exit(script.load()())
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
@@ -158,7 +178,8 @@ class WarmProcess:
     """A command running in a warm child, with the part of subprocess.Popen's interface the tests use: pid,
     poll, wait, communicate (stdout and stderr as text, or both in stdout with `merge`), send_signal, kill."""
 
-    def __init__(self, exe: str, args: list, cwd: Path, env: dict, base_env: dict, merge: bool = False):
+    def __init__(self, exe: str, args: list, cwd: Path, env: dict, base_env: dict, merge: bool = False,
+                 terminal: str | None = None):
         self.args = [exe, *map(str, args)]
         self._server = _server(base_env)
         self._id = _SERVER["next_id"] = _SERVER["next_id"] + 1
@@ -168,7 +189,7 @@ class WarmProcess:
         self._out.touch()
         self._err.touch()
         request = {"id": self._id, "exe": exe, "args": self.args[1:], "cwd": str(cwd), "env": env,
-                   "stdout": str(self._out), "stderr": str(self._err)}
+                   "stdout": str(self._out), "stderr": str(self._err), "terminal": terminal}
         self._server.stdin.write(json.dumps(request) + "\n")
         self._server.stdin.flush()
         self.pid = _reply(self._server, self._id, "pid", 60)["pid"]
@@ -206,8 +227,11 @@ class WarmProcess:
         self.send_signal(signal.SIGKILL)
 
 
-def start(exe: str, args: list, cwd: Path, env: dict, base_env: dict, merge: bool = False) -> WarmProcess:
-    return WarmProcess(exe, args, cwd, env, base_env, merge)
+def start(exe: str, args: list, cwd: Path, env: dict, base_env: dict, merge: bool = False,
+          terminal: str | None = None) -> WarmProcess:
+    """`exe` (a console script, or a path to a .py script) with `args`, started; `terminal`: the path of a
+    pseudo-terminal's secondary end to use as stdin, stdout and stderr."""
+    return WarmProcess(exe, args, cwd, env, base_env, merge, terminal)
 
 
 def run(exe: str, args: list[str], cwd: Path, timeout: float, env: dict, base_env: dict
