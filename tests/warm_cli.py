@@ -11,17 +11,46 @@ cold (`--help` staying free of torch, packaging, a terminal's progress bar) use 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 _SERVER: dict = {}
+_SHIM: dict = {}  # in the server: the path of the rank shim, which its commands see as sys.executable
+
+# `python -m genbench.parallel.rank_main <payload>`, as genbench starts its ranks (genbench/parallel/launch.py),
+# becomes a child forked from the warm server; any other use of sys.executable (submitit, a script's workers)
+# runs the real interpreter. The shim passes its stdin, stdout and stderr, forwards signals to the rank and exits
+# as the rank does; the rank ends when the shim does (killed, or killed with rank 0).
+SHIM = """#!{python} -S
+import json, os, signal, socket, sys
+REAL, SOCKET = {python!r}, {socket!r}
+argv = sys.argv[1:]
+if argv[:2] != ["-m", "genbench.parallel.rank_main"] or not os.path.exists(SOCKET):
+    os.execv(REAL, [REAL, *argv])
+connection = socket.socket(socket.AF_UNIX)
+connection.connect(SOCKET)
+request = {{"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "shim": os.getpid()}}
+socket.send_fds(connection, [json.dumps(request).encode() + b"\\n"], [0, 1, 2])
+replies = connection.makefile("rb")
+rank = json.loads(replies.readline())["pid"]
+for number in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+    signal.signal(number, lambda n, _: os.kill(rank, n))
+code = json.loads(replies.readline())["rc"]
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
 def _preload() -> None:
@@ -49,20 +78,47 @@ def _serve() -> None:
     _preload()
 
     stdin, replies = sys.stdin.fileno(), sys.stdout
-    pending, running = b"", {}
+    pending, running = b"", {}  # running: child pid -> a command's request id, or a rank shim's connection
     woken, wake = os.pipe()  # SIGCHLD writes a byte here: select wakes when a child ends
     os.set_blocking(wake, False)
     signal.set_wakeup_fd(wake)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    folder = tempfile.mkdtemp(prefix="genbench-warm-")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(os.path.join(folder, "ranks.sock"))
+    listener.listen(16)
+    _SHIM["path"] = os.path.join(folder, "python")
+    with open(_SHIM["path"], "w") as f:
+        f.write(SHIM.format(python=sys.executable, socket=listener.getsockname()))
+    os.chmod(_SHIM["path"], 0o755)
 
     def reply(message: dict) -> None:
         replies.write(json.dumps(message) + "\n")
         replies.flush()
 
+    def fork(then, *args) -> int:
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (woken, wake, listener.fileno()):
+                os.close(fd)
+            then(*args)
+        return pid
+
     while True:
-        ready = select.select([stdin, woken], [], [])[0]
+        ready = select.select([stdin, woken, listener], [], [])[0]
         if woken in ready:
             os.read(woken, 4096)
+        if listener in ready:  # a rank shim: its request and its standard streams
+            connection, _ = listener.accept()
+            data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+            pid = fork(_rank, json.loads(data), fds)
+            for fd in fds:
+                os.close(fd)
+            running[pid] = connection
+            with contextlib.suppress(OSError):
+                connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
         if stdin in ready:
             chunk = os.read(stdin, 65536)
             if not chunk:
@@ -71,28 +127,86 @@ def _serve() -> None:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 request = json.loads(line)
-                pid = os.fork()
-                if pid == 0:
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    os.close(woken)
-                    os.close(wake)
-                    _child(request)
+                pid = fork(_child, request)
                 running[pid] = request["id"]
                 reply({"id": request["id"], "pid": pid})
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
-            reply({"id": running.pop(pid), "rc": os.waitstatus_to_exitcode(status)})
+            owner, code = running.pop(pid), os.waitstatus_to_exitcode(status)
+            if isinstance(owner, socket.socket):
+                with contextlib.suppress(OSError):  # the shim may be gone (killed with rank 0)
+                    owner.sendall(json.dumps({"rc": code}).encode() + b"\n")
+                owner.close()
+            else:
+                reply({"id": owner, "rc": code})
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _rank(request: dict, fds: list[int]) -> None:
+    """Become the rank a shim asked for: its streams, folder and environment; `python -m
+    genbench.parallel.rank_main <payload>` as runpy runs it; ended when the shim ends."""
+    import runpy
+    import threading
+    import time
+
+    code = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: ends with the server
+        for fd, target in zip(fds, (0, 1, 2), strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        def watch(shim: int) -> None:
+            while True:
+                time.sleep(0.2)
+                try:
+                    os.kill(shim, 0)
+                except ProcessLookupError:
+                    os._exit(137)  # the shim was killed: so is its rank
+
+        threading.Thread(target=watch, args=(request["shim"],), daemon=True).start()
+        code = _main(lambda: runpy.run_module(request["argv"][1], run_name="__main__", alter_sys=True),
+                     [request["argv"][1], *request["argv"][2:]])
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _main(run, argv: list[str]) -> int:
+    """Run `run` as an interpreter runs a program with `argv`: its exit code, an uncaught exception's traceback,
+    then the end of non-daemon threads and the atexit functions."""
+    import atexit
+    import threading
+    import traceback
+
+    sys.argv = argv
+    code = 0
+    try:
+        run()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if stop.code is not None and not isinstance(stop.code, int):
+            print(stop.code, file=sys.stderr)
+    except BaseException:  # what the interpreter does with an uncaught exception
+        traceback.print_exc()
+        code = 1
+    threading._shutdown()  # non-daemon threads end as at interpreter exit
+    atexit._run_exitfuncs()
+    return code
 
 
 def _child(request: dict) -> None:
     """Become the command: folder, environment, argv, standard streams; then the entry point, as its script."""
-    import atexit
     import runpy
-    import threading
-    import traceback
     from importlib.metadata import entry_points
 
     code = 1
@@ -116,31 +230,26 @@ def _child(request: dict) -> None:
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        sys.argv = [request["exe"], *request["args"]]
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            if request["exe"].endswith(".py"):  # `python script.py args`: the script's folder first on sys.path
-                sys.path.insert(0, os.path.dirname(request["exe"]))
-                runpy.run_path(request["exe"], run_name="__main__")
-                sys.exit(0)
-            (script,) = entry_points(group="console_scripts", name=request["exe"])
-            sys.exit(script.load()())
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-            if stop.code is not None and not isinstance(stop.code, int):
-                print(stop.code, file=sys.stderr)
-        except BaseException:  # what the interpreter does with an uncaught exception
-            traceback.print_exc()
-            code = 1
-        threading._shutdown()  # non-daemon threads end as at interpreter exit
-        atexit._run_exitfuncs()
+        sys.executable = _SHIM["path"]  # genbench's ranks start warm too
+        exe = request["exe"]
+        if exe.endswith(".py"):  # `python script.py args`: the script's folder first on sys.path
+            sys.path.insert(0, os.path.dirname(exe))
+            code = _main(lambda: runpy.run_path(exe, run_name="__main__"), [exe, *request["args"]])
+        else:
+            (script,) = entry_points(group="console_scripts", name=exe)
+            code = _main(lambda: sys.exit(script.load()()), [exe, *request["args"]])
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
+        _flush()
         os._exit(code)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _server(env: dict) -> subprocess.Popen:
