@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import genbench_env, run_genbench
+from conftest import run_genbench
 
 
 class _CreatesFile:
@@ -38,7 +38,7 @@ def _fake_run(root: Path, checkpoint: dict | None = None) -> Path:
 
 
 def _eval(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return run_genbench(args, cwd, exe="genbench-eval", timeout=120, env=genbench_env())
+    return run_genbench(args, cwd, exe="genbench-eval", timeout=120)
 
 
 def _one_error(result, prog: str = "genbench") -> str:

@@ -51,7 +51,7 @@ def test_a_paper_table_row_is_named_and_tagged_and_its_sweep_is_a_group(tmp_path
         assert run["group"] == "sweep_r1"
         assert run["image_keys"] == {"figures/phase_portrait"}
         assert run["summary"]["dirac/converged"] in (0, 1)
-    table = run_genbench(["sweep_r1"], tmp_path, exe="genbench-table", env=genbench_env())
+    table = run_genbench(["sweep_r1"], tmp_path, exe="genbench-table")
     assert table.returncode == 0, table.stderr
     run = offline_run(tmp_path / "sweep_r1")
     assert (run["name"], run["group"], run["job_type"]) == ("sweep_r1/table", "sweep_r1", "table")

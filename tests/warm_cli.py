@@ -1,12 +1,13 @@
 """A warm console script for the tests: one process per pytest worker imports torch, Lightning, W&B and genbench
 once, then forks a child per command, which runs the installed entry point (`genbench`, `genbench-eval`,
 `genbench-table`) exactly as its console script does: `sys.exit(main())` with the command's argv, folder and
-environment, its stdout and stderr in files, its own process group. Several commands may run at once, and a test
-may signal one (`start`, a Popen-like process).
+environment, its stdout and stderr in files (or a pseudo-terminal), its own process group. Several commands may
+run at once, and a test may signal one (`start`, a Popen-like process); the ranks a command starts for
+`hardware=ddp` are warm children too (SHIM below).
 
 Why: importing torch, Lightning and W&B costs ~5 s of CPU on an idle core of this machine and 10-15 s on a loaded
 one, and the suite runs its commands ~150 times; the command's own code path is unchanged. Commands that must start
-cold (`--help` staying free of torch, packaging, a terminal's progress bar) use a real subprocess.
+cold (`--help` staying free of torch, packaging) use a real subprocess.
 `GENBENCH_TEST_COLD=1` runs every command as a real subprocess."""
 
 from __future__ import annotations
@@ -153,17 +154,7 @@ def _rank(request: dict, fds: list[int]) -> None:
 
     code = 1
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: ends with the server
-        for fd, target in zip(fds, (0, 1, 2), strict=True):
-            os.dup2(fd, target)
-            os.close(fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _become(request["cwd"], request["env"], tuple(fds))
 
         def watch(shim: int) -> None:
             while True:
@@ -179,6 +170,23 @@ def _rank(request: dict, fds: list[int]) -> None:
     finally:
         _flush()
         os._exit(code)
+
+
+def _become(cwd: str, env: dict, streams: tuple[int, int, int]) -> None:
+    """In a forked child: killed when the server ends (its pytest worker did, so nothing outlives the test
+    session), the request's folder and environment, `streams` as stdin, stdout and stderr, Ctrl-C as Python's."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for target, fd in enumerate(streams):
+        os.dup2(fd, target)
+    for fd in set(streams) - {0, 1, 2}:
+        os.close(fd)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _main(run, argv: list[str]) -> int:
@@ -212,25 +220,14 @@ def _child(request: dict) -> None:
     code = 1
     try:
         os.setsid()  # its own process group, as a command started from a shell
-        # SIGKILL when the server ends (its pytest worker did): no command outlives the test session
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
         if request.get("terminal"):  # a pseudo-terminal's secondary end as all three, as a shell gives them
-            terminal = os.open(request["terminal"], os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(terminal, fd)
+            streams = (os.open(request["terminal"], os.O_RDWR),) * 3
         else:
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(out, 1)
             same = request["stderr"] == request["stdout"]  # merged: one file description, as 2>&1 gives
-            os.dup2(out if same else os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+            err = out if same else os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            streams = (os.open(os.devnull, os.O_RDONLY), out, err)
+        _become(request["cwd"], request["env"], streams)
         sys.executable = _SHIM["path"]  # genbench's ranks start warm too
         exe = request["exe"]
         if exe.endswith(".py"):  # `python script.py args`: the script's folder first on sys.path
@@ -246,10 +243,8 @@ def _child(request: dict) -> None:
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(Exception):
             stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _server(env: dict) -> subprocess.Popen:
