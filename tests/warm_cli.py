@@ -57,6 +57,7 @@ sys.exit(code)
 def _preload() -> None:
     """Import what every command imports, none of which starts a thread: torch, Lightning, W&B (whose `init`
     imports its launch package, 3 s on a loaded core), Hydra's plugins, and every genbench module."""
+    import gc
     import importlib
     import pkgutil
 
@@ -71,6 +72,8 @@ def _preload() -> None:
     Plugins.instance()
     for module in pkgutil.walk_packages(genbench.__path__, "genbench."):
         importlib.import_module(module.name)
+    gc.collect()
+    gc.freeze()  # CPython's advice before fork(): no child collection scans (and copies) the preloaded objects
 
 
 def _serve() -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from genbench.errors import GenbenchError
+from genbench.runs import startup_gc
 from genbench.runs.overrides import experiment_overrides
 from genbench.runs.run_dir import RunDir
 
@@ -104,6 +105,7 @@ def evaluate(target: Path, overrides: list[str], real_vs_real: bool = False) -> 
     from genbench.metrics.defaults import previous_extractor
 
     choice = choose_for(cfg, data, monitored=False, previous=previous_extractor(run_dir))  # no checkpoint to select
+    startup_gc.settle()
     metrics = list(choice.metrics)
     if not metrics:
         raise GenbenchError(f"none of the chosen metrics applies to dataset {cfg.dataset.name}; "
@@ -161,6 +163,11 @@ def _study(name: str, overrides: list[str], out: Path | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with startup_gc.paused():  # until the model is loaded (genbench/runs/startup_gc.py)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="genbench-eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", nargs="?", help="a run folder (uses best.ckpt, else last.ckpt) or a .ckpt file")

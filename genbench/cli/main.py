@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from genbench import progress
 from genbench.cli import help as help_text
 from genbench.errors import GenbenchError, one_line
+from genbench.runs import startup_gc
 from genbench.runs.hparams import register_resolvers
 from genbench.runs.resume import resume_overrides
 
@@ -42,6 +43,11 @@ def _restore_hydra_env() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
 def _task(cfg: DictConfig) -> float | None:
+    with startup_gc.paused():  # main() did not run in a SLURM job's process
+        return _job(cfg)
+
+
+def _job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -109,6 +115,11 @@ def _check_before_writing(argv: list[str]) -> str | None:
 
 
 def main() -> None:
+    with startup_gc.paused():  # until the run has imported and composed what it needs (genbench/runs/startup_gc.py)
+        _main()
+
+
+def _main() -> None:
     from genbench.cli import errors as cli_errors
 
     argv = resume_overrides(sys.argv[1:])

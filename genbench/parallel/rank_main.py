@@ -15,6 +15,13 @@ from omegaconf import OmegaConf
 
 
 def main() -> None:
+    from genbench.runs import startup_gc
+
+    with startup_gc.paused():  # until the run settles it (genbench/runs/startup_gc.py)
+        _main()
+
+
+def _main() -> None:
     payload = json.loads(open(sys.argv[1]).read())
     logging.basicConfig(level=logging.WARNING, format=f"[rank {os.environ.get('RANK', '?')}] %(levelname)s %(message)s")
     from genbench.runs.hparams import register_resolvers

@@ -37,6 +37,7 @@ from genbench.parallel.launch import (
     init_process_group,
     requested_world_size,
 )
+from genbench.runs import startup_gc
 from genbench.runs.checkpoint_io import allowed_globals
 from genbench.runs.loggers import build_loggers, finish_wandb, wandb_logger
 from genbench.runs.record import RunRecord, environment_device
@@ -217,6 +218,7 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         ckpt = str(folder.last_ckpt) if resume else None
         if ckpt:
             log.info("resuming from %s", ckpt)
+        startup_gc.settle()  # everything a run needs is imported and built: collect once, freeze it, resume
         with allowed_globals():  # checkpoints load with weights_only=True (genbench/runs/checkpoint_io.py)
             trainer.fit(module, datamodule=data, ckpt_path=ckpt, **_WEIGHTS_ONLY)
         status = "diverged" if module.status == "diverged" else "completed"
