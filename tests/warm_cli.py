@@ -2,8 +2,8 @@
 once, then forks a child per command, which runs the installed entry point (`genbench`, `genbench-eval`,
 `genbench-table`) exactly as its console script does: `sys.exit(main())` with the command's argv, folder and
 environment, its stdout and stderr in files (or a pseudo-terminal), its own process group. Several commands may
-run at once, and a test may signal one (`start`, a Popen-like process); the ranks a command starts for
-`hardware=ddp` are warm children too (SHIM below).
+run at once, and a test may signal one (`start`, a Popen-like process); the processes a command starts with
+sys.executable (DDP ranks, submitit's local tasks, a script's workers) are warm children too (SHIM below).
 
 Why: importing torch, Lightning and W&B costs ~5 s of CPU on an idle core of this machine and 10-15 s on a loaded
 one, and the suite runs its commands ~150 times; the command's own code path is unchanged. Commands that must start
@@ -26,21 +26,30 @@ import tempfile
 from pathlib import Path
 
 _SERVER: dict = {}
-_SHIM: dict = {}  # in the server: the path of the rank shim, which its commands see as sys.executable
+_SHIM: dict = {}  # in the server: the path of the shim, which its children see as sys.executable
 
-# `python -m genbench.parallel.rank_main <payload>`, as genbench starts its ranks (genbench/parallel/launch.py),
-# becomes a child forked from the warm server; any other use of sys.executable (submitit, a script's workers)
-# runs the real interpreter. The shim passes its stdin, stdout and stderr, forwards signals to the rank and exits
-# as the rank does; the rank ends when the shim does (killed, or killed with rank 0).
+# The processes a warm command starts with sys.executable become children forked from the warm server too:
+# `python -m genbench.parallel.rank_main <payload>` (genbench's DDP ranks, genbench/parallel/launch.py),
+# `python -u -m submitit.core._submit <folder>` (a submitit local job's task) and `python <script>.py ...` (a
+# script's worker, e.g. gpu_check's DDP run, and the ranks Lightning starts for it). Anything else runs the real
+# interpreter: submitit's local controller, whose own pid names its job's files, and every process of a SLURM job
+# (the cluster tests start those cold, as SLURM starts and tracks them). The shim passes its
+# stdin, stdout and stderr, forwards signals to the child and exits as the child does; the child ends when the
+# shim does (killed, or killed with rank 0).
+WARM_MODULES = ("genbench.parallel.rank_main", "submitit.core._submit")
 SHIM = """#!{python} -S
 import json, os, signal, socket, sys
-REAL, SOCKET = {python!r}, {socket!r}
+REAL, SOCKET, MODULES = {python!r}, {socket!r}, {modules!r}
 argv = sys.argv[1:]
-if argv[:2] != ["-m", "genbench.parallel.rank_main"] or not os.path.exists(SOCKET):
+unbuffered = argv[:1] == ["-u"]
+program = argv[1:] if unbuffered else argv
+warm = (program[:1] == ["-m"] and program[1:2] and program[1] in MODULES) or program[:1] and program[0].endswith(".py")
+if not warm or "SLURM_JOB_ID" in os.environ or not os.path.exists(SOCKET):
     os.execv(REAL, [REAL, *argv])
 connection = socket.socket(socket.AF_UNIX)
 connection.connect(SOCKET)
-request = {{"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "shim": os.getpid()}}
+env = dict(os.environ, **({{"PYTHONUNBUFFERED": "1"}} if unbuffered else {{}}))
+request = {{"argv": program, "env": env, "cwd": os.getcwd(), "shim": os.getpid()}}
 socket.send_fds(connection, [json.dumps(request).encode() + b"\\n"], [0, 1, 2])
 replies = connection.makefile("rb")
 rank = json.loads(replies.readline())["pid"]
@@ -82,7 +91,7 @@ def _serve() -> None:
     _preload()
 
     stdin, replies = sys.stdin.fileno(), sys.stdout
-    pending, running = b"", {}  # running: child pid -> a command's request id, or a rank shim's connection
+    pending, running = b"", {}  # running: child pid -> a command's request id, or a shim's connection
     woken, wake = os.pipe()  # SIGCHLD writes a byte here: select wakes when a child ends
     os.set_blocking(wake, False)
     signal.set_wakeup_fd(wake)
@@ -93,7 +102,7 @@ def _serve() -> None:
     listener.listen(16)
     _SHIM["path"] = os.path.join(folder, "python")
     with open(_SHIM["path"], "w") as f:
-        f.write(SHIM.format(python=sys.executable, socket=listener.getsockname()))
+        f.write(SHIM.format(python=sys.executable, socket=listener.getsockname(), modules=WARM_MODULES))
     os.chmod(_SHIM["path"], 0o755)
 
     def reply(message: dict) -> None:
@@ -114,10 +123,10 @@ def _serve() -> None:
         ready = select.select([stdin, woken, listener], [], [])[0]
         if woken in ready:
             os.read(woken, 4096)
-        if listener in ready:  # a rank shim: its request and its standard streams
+        if listener in ready:  # a shim: its request and its standard streams
             connection, _ = listener.accept()
             data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
-            pid = fork(_rank, json.loads(data), fds)
+            pid = fork(_started, json.loads(data), fds)
             for fd in fds:
                 os.close(fd)
             running[pid] = connection
@@ -148,9 +157,9 @@ def _serve() -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _rank(request: dict, fds: list[int]) -> None:
-    """Become the rank a shim asked for: its streams, folder and environment; `python -m
-    genbench.parallel.rank_main <payload>` as runpy runs it; ended when the shim ends."""
+def _started(request: dict, fds: list[int]) -> None:
+    """Become the process a shim asked for: its streams, folder and environment; `python -m module args` or
+    `python script.py args` as runpy runs them; ended when the shim ends."""
     import runpy
     import threading
     import time
@@ -168,8 +177,11 @@ def _rank(request: dict, fds: list[int]) -> None:
                     os._exit(137)  # the shim was killed: so is its rank
 
         threading.Thread(target=watch, args=(request["shim"],), daemon=True).start()
-        code = _main(lambda: runpy.run_module(request["argv"][1], run_name="__main__", alter_sys=True),
-                     [request["argv"][1], *request["argv"][2:]])
+        argv = request["argv"]
+        if argv[0] == "-m":
+            code = _main(lambda: runpy.run_module(argv[1], run_name="__main__", alter_sys=True), argv[1:])
+        else:
+            code = _script(argv[0], argv[1:])
     finally:
         _flush()
         os._exit(code)
@@ -187,8 +199,10 @@ def _become(cwd: str, env: dict, streams: tuple[int, int, int]) -> None:
     for fd in set(streams) - {0, 1, 2}:
         os.close(fd)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    line = 1 if env.get("PYTHONUNBUFFERED") else -1  # `python -u`: each line as it is written
+    sys.stdout = open(1, "w", buffering=line, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115 (line-buffered, as Python's own)
+    sys.executable = _SHIM["path"]  # what it starts with sys.executable starts warm too (SHIM above)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
@@ -217,7 +231,6 @@ def _main(run, argv: list[str]) -> int:
 
 def _child(request: dict) -> None:
     """Become the command: folder, environment, argv, standard streams; then the entry point, as its script."""
-    import runpy
     from importlib.metadata import entry_points
 
     code = 1
@@ -231,17 +244,23 @@ def _child(request: dict) -> None:
             err = out if same else os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             streams = (os.open(os.devnull, os.O_RDONLY), out, err)
         _become(request["cwd"], request["env"], streams)
-        sys.executable = _SHIM["path"]  # genbench's ranks start warm too
         exe = request["exe"]
-        if exe.endswith(".py"):  # `python script.py args`: the script's folder first on sys.path
-            sys.path.insert(0, os.path.dirname(exe))
-            code = _main(lambda: runpy.run_path(exe, run_name="__main__"), [exe, *request["args"]])
+        if exe.endswith(".py"):
+            code = _script(exe, request["args"])
         else:
             (script,) = entry_points(group="console_scripts", name=exe)
             code = _main(lambda: sys.exit(script.load()()), [exe, *request["args"]])
     finally:
         _flush()
         os._exit(code)
+
+
+def _script(path: str, args: list[str]) -> int:
+    """`python script.py args`: the script's folder first on sys.path, run as __main__."""
+    import runpy
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    return _main(lambda: runpy.run_path(path, run_name="__main__"), [path, *args])
 
 
 def _flush() -> None:
