@@ -140,8 +140,8 @@ LONGEST_FIRST = ("test_default_run_covers_the_ring", "test_study_runs_every_meth
 
 # A test that starts a process (the genbench executables, a script, ranks) is end to end: `slow`. Found in its
 # source, the module-level helpers it calls and the fixtures it uses, so a new such test needs no marker.
-STARTS_A_PROCESS = re.compile(r'run_genbench\(|"genbench(-table|-eval)?"\s*[,\]]|sys\.executable|mp\.spawn|'
-                              r'subprocess\.(run|Popen)\(\s*\[\s*"(sbatch|srun|scontrol|squeue)')
+STARTS_A_PROCESS = re.compile(r'(run|start)_genbench\(|run_script\(|"genbench(-table|-eval)?"\s*[,\]]|sys\.executable|'
+                              r'mp\.spawn|subprocess\.(run|Popen)\(\s*\[\s*(exe\b|"(sbatch|srun|scontrol|squeue))')
 
 
 def _starts_a_process(item) -> bool:
