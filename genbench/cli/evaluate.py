@@ -156,6 +156,7 @@ def _study(name: str, overrides: list[str], out: Path | None) -> int:
     from genbench.analysis.sanity import studies
     from genbench.analysis.sanity.table import render
 
+    startup_gc.settle()  # imported: the study's own work runs with the collector on
     result, folder = studies.run(name, overrides, out)
     print(render(result))
     print(f"results: {folder / 'results.json'} ({result['wall_time_s']} s)")
@@ -163,7 +164,7 @@ def _study(name: str, overrides: list[str], out: Path | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with startup_gc.paused():  # until the model is loaded (genbench/runs/startup_gc.py)
+    with startup_gc.paused():  # until the model (or a study's code) is loaded (genbench/runs/startup_gc.py)
         return _main(argv)
 
 

@@ -198,6 +198,7 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         module = build_module(cfg, data.shape)
         # the metrics that apply (metrics=[auto] resolved for this data), the monitor and its mode
         choice = choose_for(cfg, data, previous=previous_extractor(run_dir) if resume else None)
+        startup_gc.settle()  # imported and built: collect once, freeze, resume (before a classifier's training)
         choice.prepare(data)
         metrics = list(choice.metrics)
         evaluator = Evaluator(run_dir, choice, cfg.eval.every, cfg.eval.n, protocol=_protocol(cfg, choice))
@@ -218,7 +219,6 @@ def run(cfg: DictConfig, ctx: RunContext, decided: Plan | None = None) -> float 
         ckpt = str(folder.last_ckpt) if resume else None
         if ckpt:
             log.info("resuming from %s", ckpt)
-        startup_gc.settle()  # everything a run needs is imported and built: collect once, freeze it, resume
         with allowed_globals():  # checkpoints load with weights_only=True (genbench/runs/checkpoint_io.py)
             trainer.fit(module, datamodule=data, ckpt_path=ckpt, **_WEIGHTS_ONLY)
         status = "diverged" if module.status == "diverged" else "completed"
