@@ -52,9 +52,9 @@ env = dict(os.environ, **({{"PYTHONUNBUFFERED": "1"}} if unbuffered else {{}}))
 request = {{"argv": program, "env": env, "cwd": os.getcwd(), "shim": os.getpid()}}
 socket.send_fds(connection, [json.dumps(request).encode() + b"\\n"], [0, 1, 2])
 replies = connection.makefile("rb")
-rank = json.loads(replies.readline())["pid"]
+child = json.loads(replies.readline())["pid"]
 for number in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
-    signal.signal(number, lambda n, _: os.kill(rank, n))
+    signal.signal(number, lambda n, _: os.kill(child, n))
 code = json.loads(replies.readline())["rc"]
 if code < 0:
     signal.signal(-code, signal.SIG_DFL)
@@ -98,7 +98,7 @@ def _serve() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     folder = tempfile.mkdtemp(prefix="genbench-warm-")
     listener = socket.socket(socket.AF_UNIX)
-    listener.bind(os.path.join(folder, "ranks.sock"))
+    listener.bind(os.path.join(folder, "shim.sock"))
     listener.listen(16)
     _SHIM["path"] = os.path.join(folder, "python")
     with open(_SHIM["path"], "w") as f:
@@ -149,7 +149,7 @@ def _serve() -> None:
                 break
             owner, code = running.pop(pid), os.waitstatus_to_exitcode(status)
             if isinstance(owner, socket.socket):
-                with contextlib.suppress(OSError):  # the shim may be gone (killed with rank 0)
+                with contextlib.suppress(OSError):  # the shim may be gone (a rank killed with rank 0)
                     owner.sendall(json.dumps({"rc": code}).encode() + b"\n")
                 owner.close()
             else:
@@ -174,7 +174,7 @@ def _started(request: dict, fds: list[int]) -> None:
                 try:
                     os.kill(shim, 0)
                 except ProcessLookupError:
-                    os._exit(137)  # the shim was killed: so is its rank
+                    os._exit(137)  # the shim was killed: so is the process it stands for
 
         threading.Thread(target=watch, args=(request["shim"],), daemon=True).start()
         argv = request["argv"]

@@ -6,17 +6,15 @@ twice for every run, so it lists the groups (~0.1 s) only when the command asks 
 
 from __future__ import annotations
 
+import sys
+
 from omegaconf import OmegaConf
 
 RESOLVER = "genbench_help_groups"
-
-
 HELP_FLAGS = ("--help", "-h")  # Hydra's own
 
 
 def help_groups() -> str:
-    import sys
-
     from hydra.core.global_hydra import GlobalHydra
 
     from genbench.cli.config_groups import groups, options
