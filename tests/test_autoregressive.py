@@ -58,16 +58,17 @@ def test_row_cache_gives_the_whole_nets_parameters_and_samples(seeded_one_thread
     for out in (BernoulliPixels(1), LogisticMixturePixels(3, 2)):
         c = 1 if isinstance(out, BernoulliPixels) else 3
         net = GatedPixelCNN(c, out.params_per_pixel, width=8, layers=3, first_kernel=5, kernel=3, head=16).double()
-        x = torch.rand(3, c, 5, 7, dtype=torch.float64) * 2 - 1
+        x = torch.rand(3, c, 5, 9, dtype=torch.float64) * 2 - 1
         full = net(x)
-        for i in range(5):
-            terms = net.vertical_terms(x, i)
-            for j in range(7):
+        assert net.horizontal_reach == 4  # so columns 5.. see a window that does not start at the left edge
+        for i, terms in enumerate(net.vertical_rows(x)):
+            for j in range(9):
                 assert torch.allclose(net.pixel_params(x, i, j, terms), full[:, :, i, j], atol=1e-12), (i, j)
-        u = torch.rand(4, 5 * 7 * out.uniforms_per_pixel, dtype=torch.float64)
-        cached = sample_pixels(net, out, u, (c, 5, 7), cache=True)
-        assert torch.equal(cached, sample_pixels(net, out, u, (c, 5, 7), cache=False))
-        assert cached.shape == (4, c, 5, 7)
+        assert i == 4
+        u = torch.rand(4, 5 * 9 * out.uniforms_per_pixel, dtype=torch.float64)
+        cached = sample_pixels(net, out, u, (c, 5, 9), cache=True)
+        assert torch.equal(cached, sample_pixels(net, out, u, (c, 5, 9), cache=False))
+        assert cached.shape == (4, c, 5, 9)
 
 
 def test_logistic_mixture_sums_to_one_over_the_256_levels_and_samples_it(seeded_one_thread):

@@ -10,12 +10,19 @@ with no blind spot.
 - Each layer: tanh(a) * sigmoid(b) gates in both stacks, the horizontal one with a 1 x 1 projection and a residual
   connection; the output head is ReLU, 1 x 1, ReLU, 1 x 1 to the distribution's parameters.
 
-Row cache (`RowSampler`): while row i is sampled, the vertical stack's contribution to it depends on rows < i only,
-so it is computed once per row (`vertical_terms`); each pixel then runs the horizontal stack on row i's columns
-<= j alone (`pixel_params`): per pixel a 1 x j computation instead of the whole H x W image.
+Row cache (`sample_pixels(cache=True)`): a pixel's parameters need only what its causal view reaches.
+- Vertical stack: rows above are final once sampled, so each layer's vertical features are computed once per row,
+  from the last k//2 + 1 rows of its input (`vertical_rows`): H one-row steps per image instead of H steps over
+  all the rows above (O(H) rows instead of O(H^2)).
+- Horizontal stack: pixel (i, j) runs it on row i alone, over the columns its receptive field covers
+  (`pixel_params`: first_kernel//2 + (layers - 1) * kernel//2 columns left of j, and j), a 1 x <= 11 computation
+  for the default net instead of the whole H x W image.
+The same images as the whole net per pixel (`cache=False`, the reference; tests/test_autoregressive.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -72,24 +79,38 @@ class GatedPixelCNN(nn.Module):
             v = _gate(v_pre)
         return self.head(h)
 
-    def vertical_terms(self, x: torch.Tensor, row: int) -> list[torch.Tensor]:
-        """Per layer, the vertical stack's term entering the horizontal stack at `row`, (B, 2F, 1, W); it reads
-        rows < row only, so they alone are computed."""
-        if row == 0:  # nothing above: the shift's zero row
-            return [layer.v_to_h(x.new_zeros(len(x), layer.v_to_h.in_channels, 1, x.shape[-1]))
-                    for layer in self.layers]
-        v, terms = x[:, :, :row], []
-        for layer in self.layers:
-            v_pre = layer.vertical(v)
-            terms.append(layer.v_to_h(v_pre[:, :, -1:]))
-            v = _gate(v_pre)
-        return terms
+    def vertical_rows(self, x: torch.Tensor) -> Iterator[list[torch.Tensor]]:
+        """Per row i, in order: per layer the vertical stack's term entering the horizontal stack at row i,
+        (B, 2F, 1, W). Row i's terms read rows < i only; after yielding them it reads row i of `x`, which the
+        caller may have filled in the meantime (sampling), to compute row i + 1's from each layer's last rows."""
+        batch, width = len(x), x.shape[-1]
+        # per layer, the last k//2 + 1 rows of its input; zeros above the image, as vertical()'s top padding
+        windows = [x.new_zeros(batch, layer.v_conv.in_channels, layer.half + 1, width) for layer in self.layers]
+        terms = [layer.v_to_h(x.new_zeros(batch, layer.v_to_h.in_channels, 1, width)) for layer in self.layers]
+        for i in range(x.shape[2]):
+            yield terms
+            if i == x.shape[2] - 1:
+                return
+            v, terms = x[:, :, i:i + 1], []
+            for k, layer in enumerate(self.layers):
+                windows[k] = torch.cat([windows[k][:, :, 1:], v], 2)
+                v_pre = layer.v_conv(F.pad(windows[k], (layer.half, layer.half)))  # row i alone
+                terms.append(layer.v_to_h(v_pre))
+                v = _gate(v_pre)
+
+    @property
+    def horizontal_reach(self) -> int:
+        """How many columns left of j the horizontal stack's output at column j reads."""
+        return sum(layer.half for layer in self.layers)
 
     def pixel_params(self, x: torch.Tensor, row: int, col: int, terms: list[torch.Tensor]) -> torch.Tensor:
-        """(B, P) parameters of pixel (row, col) from row `row`'s columns <= col and the cached vertical terms."""
-        h = x[:, :, row:row + 1, :col + 1]
+        """(B, P) parameters of pixel (row, col) from row `row`'s columns col - reach .. col and the row's vertical
+        terms. Columns left of that window read as zeros (the stack's padding), which corrupts a layer's outputs
+        near the window's left edge only; the corruption moves right by each layer's reach and never gets to col."""
+        start = max(0, col - self.horizontal_reach)
+        h = x[:, :, row:row + 1, start:col + 1]
         for layer, term in zip(self.layers, terms, strict=True):
-            h = layer.horizontal(h, term[..., :col + 1])
+            h = layer.horizontal(h, term[..., start:col + 1])
         return self.head(h[..., -1:])[:, :, 0, 0]
 
 
@@ -102,8 +123,9 @@ def sample_pixels(net: GatedPixelCNN, out, u: torch.Tensor, shape: tuple[int, in
     u = u.view(len(u), height, width, -1)
     x = torch.zeros(len(u), c, height, width, dtype=u.dtype, device=u.device)
     inp = out.to_input(x)
+    rows = net.vertical_rows(inp) if cache else None
     for i in range(height):
-        terms = net.vertical_terms(inp, i) if cache else None
+        terms = next(rows) if cache else None
         for j in range(width):
             params = net.pixel_params(inp, i, j, terms) if cache else net(inp)[:, :, i, j]
             x[:, :, i, j] = out.sample(params, u[:, i, j])
