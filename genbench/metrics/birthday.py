@@ -12,6 +12,7 @@ import torch
 
 from genbench.metrics.base import NO_CONTEXT, EvalContext
 from genbench.metrics.geometry_score import model_space
+from genbench.plots import save_figure
 
 
 def pairwise(x: np.ndarray) -> np.ndarray:
@@ -83,9 +84,7 @@ def pairs_png(samples: torch.Tensor, pairs: np.ndarray, dist: np.ndarray, cutoff
         ax.plot(pts[[i, j], 0], pts[[i, j], 1], "-o", ms=3, lw=1, c="tab:red" if dd < cutoff else "tab:blue")
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 class BirthdayParadox:

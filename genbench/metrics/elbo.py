@@ -19,6 +19,7 @@ import torch
 
 from genbench.metrics.base import EvalContext
 from genbench.metrics.likelihood_base import LikelihoodMetric
+from genbench.plots import save_figure
 
 
 class ELBOMetrics(LikelihoodMetric):
@@ -74,6 +75,4 @@ class ELBOMetrics(LikelihoodMetric):
         ax.set_xlabel("latent dimension")
         ax.set_ylabel("KL(q || p) [nats]")
         ax.set_title(f"KL per latent dimension, step {context.step} (total {math.fsum(kl):.2f})")
-        fig.tight_layout()
-        fig.savefig(context.output_dir / f"kl_per_dim_step_{context.step}.png")
-        plt.close(fig)
+        save_figure(fig, context.output_dir / f"kl_per_dim_step_{context.step}.png")

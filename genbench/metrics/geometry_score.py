@@ -32,6 +32,7 @@ from genbench.metrics.topology import (
     witness_intervals_many,
     witness_intervals_reference,
 )
+from genbench.plots import save_figure
 
 log = logging.getLogger("genbench")
 
@@ -112,10 +113,8 @@ def mrlt_png(real: np.ndarray, generated: np.ndarray, path: Path, title: str) ->
     ax.set_xticks(x)
     ax.legend()
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def model_space(items: torch.Tensor) -> np.ndarray:

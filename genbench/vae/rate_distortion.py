@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genbench.plots import save_figure
+
 
 def rate_distortion_png(points: list[tuple[str, str, float, float]], path: Path, title: str = "") -> None:
     """`points`: (curve, label, rate, distortion); draws them, one curve per `curve` name through its points
@@ -39,6 +41,4 @@ def rate_distortion_png(points: list[tuple[str, str, float, float]], path: Path,
     ax.set_xlabel("rate R = KL(q(z|x) || p(z))  [nats]")
     ax.set_ylabel("distortion D = -E log p(x|z)  [nats]")
     ax.set_title(title or "rate-distortion (dashed: D + R = -ELBO = const)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

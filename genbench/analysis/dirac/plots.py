@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genbench.plots import save_figure
+
 
 def _plt():
     import matplotlib
@@ -43,9 +45,7 @@ def phase_portrait_png(grid, trajectory, path: Path, title: str = "") -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     draw_phase_portrait(ax, grid, trajectory, title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def combined_png(panels: dict[tuple[str, str], Path], rows: list[str], cols: list[str], path: Path) -> None:
@@ -62,6 +62,4 @@ def combined_png(panels: dict[tuple[str, str], Path], rows: list[str], cols: lis
                 ax.set_title(c, fontsize=10)
             if j == 0:
                 ax.text(-0.05, 0.5, r, transform=ax.transAxes, rotation=90, ha="right", va="center", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

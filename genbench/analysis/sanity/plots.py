@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genbench.plots import save_figure
+
 
 def disturbance_figure(rows: list[dict], path: Path, subtitle: str) -> Path:
     import matplotlib
@@ -30,7 +32,5 @@ def disturbance_figure(rows: list[dict], path: Path, subtitle: str) -> Path:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle(f"Heusel et al. 2017's disturbances: FID (red) and IS (blue) against the level; {subtitle}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return path
