@@ -130,7 +130,7 @@ def test_one_lens_step_through_the_module_matches_the_hand_gradient():
     assert torch.allclose(lens.net.body[-1].bias, -0.1 * 0.5 * torch.tensor([1.0, 2.0]), atol=1e-7)
     assert d.weight.grad is None and d.weight.requires_grad
     assert torch.equal(d.weight, torch.tensor([[1.0, 2.0]]))
-    stats = {k: v.item() / module._counts[k] for k, v in module._sums.items()}
+    stats = {k: v.item() / module._counts[k] for k, v in module.tracked_sums().items()}
     assert stats["reg/lens/lambda"] == pytest.approx(0.5) and stats["reg/lens/rec"] == 0.0
     assert stats["grad_norm/lens"] > 0
     module.g_step = 6  # annealed: no step

@@ -68,7 +68,7 @@ def _ema_fn(decay: float):
 class GenerativeModule(pl.LightningModule):
     # Counters and flags the step rewrites every time: plain attributes, set without nn.Module.__setattr__'s
     # parameter/buffer/submodule checks (about 5 us each on a CPU, several times a step).
-    STEP_ATTRIBUTES = frozenset({"g_step", "d_count", "stepped_generator", "fake_logits", "_sums", "_counts",
+    STEP_ATTRIBUTES = frozenset({"g_step", "d_count", "stepped_generator", "fake_logits", "_tracked", "_counts",
                                    "stop_requested"})
 
     def __setattr__(self, name: str, value) -> None:
@@ -93,13 +93,18 @@ class GenerativeModule(pl.LightningModule):
         """What the checkpoint keeps besides the weights and optimizer states (under "genbench"): the step and the
         statistics since the last log point, so a resumed run logs the same means as an uninterrupted one."""
         return {"g_step": self.g_step, "latest": self.latest,
-                "stats": ({k: v.cpu() for k, v in self._sums.items()}, dict(self._counts))}
+                "tracked": ({k: torch.stack(v).cpu() for k, v in self._tracked.items()}, dict(self._counts))}
 
     def load_counters(self, state: dict) -> None:
         self.g_step = state.get("g_step", 0)
         self.latest = dict(state.get("latest", {}))
-        sums, counts = state.get("stats", ({}, {}))
-        self._sums, self._counts = {k: v.to(self.device) for k, v in sums.items()}, dict(counts)
+        if "tracked" in state:  # each statistic's values since the last log point, as kept
+            values, counts = state["tracked"]
+            self._tracked = {k: list(v.to(self.device).unbind(0)) for k, v in values.items()}
+        else:  # a checkpoint of genbench before 2026-11-29 kept their sums
+            sums, counts = state.get("stats", ({}, {}))
+            self._tracked = {k: [v.to(self.device)] for k, v in sums.items()}
+        self._counts = dict(counts)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint.setdefault("genbench", {}).update(self.counters())
@@ -198,14 +203,27 @@ class GenerativeModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     # ----------------------------------------------------------------- statistics
+    # A statistic's values stay on the device as they come, appended to a list (a running sum would cost a tensor
+    # add, a kernel launch, for every value of every step) and are summed at the log point; a list reaching
+    # FOLD_AT values is summed into one, so memory stays bounded whatever log_every is.
+    FOLD_AT = 256
+
     def _reset_stats(self) -> None:
-        self._sums: dict[str, torch.Tensor] = {}
+        self._tracked: dict[str, list[torch.Tensor]] = {}
         self._counts: dict[str, int] = {}
 
     def _track(self, key: str, value: torch.Tensor) -> None:
-        value = value.detach()
-        self._sums[key] = self._sums[key] + value if key in self._sums else value
+        values = self._tracked.get(key)
+        if values is None:
+            values = self._tracked[key] = []
+        values.append(value.detach())
+        if len(values) >= self.FOLD_AT:
+            values[:] = [torch.stack(values).sum(0)]
         self._counts[key] = self._counts.get(key, 0) + 1
+
+    def tracked_sums(self) -> dict[str, torch.Tensor]:
+        """Each statistic's sum since the last log point."""
+        return {k: torch.stack(v).sum(0) if len(v) > 1 else v[0] for k, v in self._tracked.items()}
 
     def check_finite(self, parameters: bool = False, optimizers=None) -> bool:
         """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf, or, with
@@ -216,7 +234,7 @@ class GenerativeModule(pl.LightningModule):
             return False
         # A running sum is non-finite once any of its terms was: checking the sums since the last log
         # point costs one sync here instead of two tensor ops in every step.
-        finite = all(bool(torch.isfinite(v)) for v in self._sums.values())
+        finite = all(bool(torch.isfinite(v).all()) for v in self.tracked_sums().values())
         if finite and parameters:
             finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
         if finite and optimizers is not None:
@@ -240,13 +258,13 @@ class GenerativeModule(pl.LightningModule):
     def _log_stats(self) -> None:
         if not self.check_finite():
             return
-        stats = {k: float(v) / self._counts[k] for k, v in distributed.mean_over_ranks(self._sums).items()}
+        stats = {k: float(v) / self._counts[k] for k, v in distributed.mean_over_ranks(self.tracked_sums()).items()}
         now, steps = time.perf_counter(), self.g_step
         start, start_steps = self._clock
         stats["time/g_steps_per_s"] = (steps - start_steps) / max(now - start, 1e-9)
         stats["time/wall_s"] = now - self.trainer_start if hasattr(self, "trainer_start") else math.nan
         self._clock = (now, steps)
-        self._sums, self._counts = {}, {}
+        self._reset_stats()
         self.latest = stats
         for logger in self.trainer.loggers:
             logger.log_metrics(stats, step=self.g_step)
