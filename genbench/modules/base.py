@@ -225,16 +225,17 @@ class GenerativeModule(pl.LightningModule):
         """Each statistic's sum since the last log point."""
         return {k: torch.stack(v).sum(0) if len(v) > 1 else v[0] for k, v in self._tracked.items()}
 
-    def check_finite(self, parameters: bool = False, optimizers=None) -> bool:
+    def check_finite(self, parameters: bool = False, optimizers=None, sums: dict | None = None) -> bool:
         """Sync point: False (and status diverged, training stopped) once any loss was NaN/Inf, or, with
         `parameters`, any weight is, or, given the trainer as `optimizers`, any optimizer state is (checked before
         a checkpoint is written). Under DDP every rank calls it at the same steps and all agree: a NaN on one
-        rank stops every rank."""
+        rank stops every rank. `sums`: `tracked_sums()` when the caller has them already."""
         if self.status == "diverged":
             return False
         # A running sum is non-finite once any of its terms was: checking the sums since the last log
         # point costs one sync here instead of two tensor ops in every step.
-        finite = all(bool(torch.isfinite(v).all()) for v in self.tracked_sums().values())
+        sums = self.tracked_sums() if sums is None else sums
+        finite = all(bool(torch.isfinite(v).all()) for v in sums.values())
         if finite and parameters:
             finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
         if finite and optimizers is not None:
@@ -256,9 +257,10 @@ class GenerativeModule(pl.LightningModule):
             self._log_stats()
 
     def _log_stats(self) -> None:
-        if not self.check_finite():
+        sums = self.tracked_sums()
+        if not self.check_finite(sums=sums):
             return
-        stats = {k: float(v) / self._counts[k] for k, v in distributed.mean_over_ranks(self.tracked_sums()).items()}
+        stats = {k: float(v) / self._counts[k] for k, v in distributed.mean_over_ranks(sums).items()}
         now, steps = time.perf_counter(), self.g_step
         start, start_steps = self._clock
         stats["time/g_steps_per_s"] = (steps - start_steps) / max(now - start, 1e-9)
