@@ -51,6 +51,8 @@ def test_sweep_of_eight_jobs_and_table(tmp_path):
     result = run_genbench(["-m", "model=gan,wgan_gp", "reg=none,sn", "seed=0,1", "hydra.sweep.dir=sweep",
                            "debug=fast", "logger=csv"], tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
+    said = result.stdout + result.stderr
+    assert "sweep done: 8 jobs in sweep (8 completed); the table: genbench-table sweep" in said, said[-3000:]
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert jobs == [str(i) for i in range(8)]
     settings = set()
@@ -67,6 +69,21 @@ def test_sweep_of_eight_jobs_and_table(tmp_path):
     rows = [line for line in table.stdout.splitlines() if line.startswith("| model=")]
     assert len(rows) == 4 and all("2 completed" in r for r in rows)
     assert "modes/covered" in table.stdout
+
+
+def test_a_sweep_whose_job_fails_on_bad_input_ends_with_its_report_and_one_error_line(tmp_path):
+    """Job 1's value is refused when it starts; job 0 still runs. The sweep ends with how its jobs ended and one
+    `genbench: error:` line naming the failed job (exit code 2), not a traceback."""
+    result = run_genbench(["-m", "model.opt_d.lr=2e-4,-1", "hydra.sweep.dir=sweep", "debug=fast", "logger=csv"],
+                          tmp_path, timeout=300)
+    said = result.stdout + result.stderr
+    assert result.returncode == 2, said[-3000:]
+    assert "sweep done: 2 jobs in sweep (1 completed, 1 failed); the table: genbench-table sweep" in said, said[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "genbench: error: job 1 of the sweep failed: model.opt_d.lr=-1 must be a positive number"), said[-3000:]
+    assert "Traceback" not in said, said[-3000:]
+    assert read_json(tmp_path / "sweep" / "0" / "run.json")["status"] == "completed"
+    assert not (tmp_path / "sweep" / "1" / "run.json").exists()  # refused before its run started
 
 
 def test_sigterm_then_resume(tmp_path):

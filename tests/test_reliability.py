@@ -113,7 +113,7 @@ def test_table_skips_a_half_written_job_with_a_warning(tmp_path, capsys):
     _job(sweep, 2, '{"status": "compl', '{"final": {"modes/covered": 6}}')
     assert table.main([str(sweep)]) == 0
     out, err = capsys.readouterr()
-    assert "1 jobs in" in out and "| 8 |" in out, out
+    assert "1 job in" in out and "| 8 |" in out, out
     warnings = [line for line in err.splitlines() if line.startswith("genbench-table: warning:")]
     assert len(warnings) == 2, err
     assert str(sweep / "1" / "metrics.json") in warnings[0] and str(sweep / "2" / "run.json") in warnings[1]

@@ -228,10 +228,45 @@ def test_empty_folder_is_exit_code_2_with_a_clear_message(tmp_path, capsys):
     assert "overrides.yaml" in err and "multirun" in err
 
 
-def test_missing_folder_is_exit_code_2(tmp_path, capsys):
+def test_missing_folder_is_exit_code_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     code, _, err = run_main(capsys, str(tmp_path / "nope"))
     assert code == 2
-    assert "is not a folder" in err
+    assert "is not a folder" in err and "outputs/multirun/<date>/<time>" in err
+
+
+def default_sweeps_here(root: Path) -> list[Path]:
+    """Three sweeps where `genbench -m` puts them (outputs/multirun/<date>/<time>), the newest without jobs."""
+    sweeps = [root / "outputs" / "multirun" / day / time for day, time in
+              (("2026-11-28", "23-59-59"), ("2026-11-29", "09-00-00"), ("2026-11-29", "10-30-00"))]
+    for i, sweep in enumerate(sweeps[:2]):
+        write_job(sweep, "0", [f"model={('gan', 'wgan_gp')[i]}", "seed=0"], "completed", {"modes/covered": 8.0})
+    sweeps[2].mkdir(parents=True)  # a sweep that is starting: no job folder yet
+    return sweeps
+
+
+def test_without_a_folder_the_newest_sweep_here_is_read(tmp_path, capsys, monkeypatch):
+    """`genbench-table` alone, where `genbench -m` ran: the newest sweep folder that holds a job (by its date and
+    time name), said on stderr; a mistyped folder's error names it."""
+    sweeps = default_sweeps_here(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys)
+    assert code == 0, err
+    assert "the newest sweep here: outputs/multirun/2026-11-29/09-00-00" in err
+    assert "1 job in outputs/multirun/2026-11-29/09-00-00" in out and "shared overrides: model=wgan_gp" in out, out
+    code, out, err = run_main(capsys, "multirun")
+    assert code == 2 and out == ""
+    assert err.strip() == ("genbench-table: error: multirun is not a folder: pass the folder of a multirun, e.g. "
+                           "outputs/multirun/2026-11-29/09-00-00 (the newest here)")
+    assert sweeps[0].is_dir()
+
+
+def test_without_a_folder_and_no_sweep_here_the_error_says_what_to_pass(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == ("genbench-table: error: no sweep folder given and none here matches outputs/multirun/*/*: "
+                           "pass the folder of a multirun, e.g. outputs/multirun/<date>/<time>")
 
 
 # --------------------------------------------------------------------------------------- console script

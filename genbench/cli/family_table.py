@@ -58,7 +58,7 @@ def print_table(jobs: list[dict], sweep_dir, as_csv: bool) -> None:
         render.write_csv(header, lines, sys.stdout)
         return
     names = sorted({j["study"].get("name", "?") for j in jobs})
-    print(f"{len(jobs)} jobs in {sweep_dir}: {', '.join(names)}; final metrics, mean ± std over seeds; "
+    print(f"{render.count(len(jobs), 'job')} in {sweep_dir}: {', '.join(names)}; final metrics, mean ± std over seeds; "
           "– where a metric does not apply to the family\n")
     header = ["dataset", "model", "jobs", "status", *columns, "density (NLL)", "wall s"]
     lines = [[r["dataset"], r["row"], str(r["jobs"]), r["status"], *(render.fmt_stats(r["cells"][h]) for h in columns),

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from genbench import progress
 from genbench.cli import help as help_text
+from genbench.cli import sweeps
 from genbench.errors import GenbenchError, one_line
 from genbench.runs import startup_gc
 from genbench.runs.hparams import register_resolvers
@@ -54,10 +55,11 @@ def _job(cfg: DictConfig) -> float | None:
     from genbench.runs.config_checks import check_config, check_machine
 
     _state["started"] = True
-    _restore_hydra_env()
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if not multirun:  # a sweep's failed job reaches _main, which ends the sweep with its report and one line
+        _restore_hydra_env()
     register_resolvers()  # a SLURM job unpickles this function in a fresh process: main() did not run there
     help_text.register()
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_machine(cfg)  # first: a machine that lacks the hardware says so before any value is judged
         check_config(cfg)
@@ -72,6 +74,7 @@ def _job(cfg: DictConfig) -> float | None:
             raise
         if multirun:  # the sweep goes on with the other jobs; Hydra reports this one as failed
             log.error("%s", user)
+            sweeps.job_failed(HydraConfig.get().job.num, one_line(user))
             raise
         print(f"genbench: error: {one_line(user)}", file=sys.stderr)
         sys.exit(2)
@@ -141,13 +144,17 @@ def _main() -> None:
             _fail(refused)
         _task()
     except Exception as err:
-        if _state["started"]:  # raised by the run itself under the user's own setting
+        sweep = sweeps.launched()
+        if _state["started"] and sweep is None:  # raised by the run itself under the user's own setting
             raise
         from hydra.errors import HydraException
 
+        jobs = sweeps.report(sweep) if sweep is not None else []  # a job failed: how the others ended
         user = _user_error(err)
-        if user is not None:  # e.g. raised by a resolver of the sweeper's config (genbench/runs/hparams.py)
-            _fail(one_line(user))
+        if user is not None:  # a job's bad input; or e.g. raised by a resolver of the sweeper's config (hparams.py)
+            _fail(sweeps.failed_jobs_line(jobs, one_line(user)))
+        if _state["started"]:  # a job's own error, not the user's: its traceback
+            raise
         if isinstance(err, HydraException):
             _fail(cli_errors.describe_hydra_error(err, argv))
         if isinstance(err, OSError):

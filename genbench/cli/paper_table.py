@@ -293,8 +293,9 @@ def print_table(jobs: list[dict], sweep_dir, as_csv: bool) -> list[dict]:
         render.write_csv(header, lines, sys.stdout)
         return table
     names = sorted({j["study"].get("name", "?") for j in jobs})
-    print(f"{len(jobs)} jobs in {sweep_dir}: {', '.join(names)}; published value, ours (final, mean ± std over "
-          "seeds), Δ = ours - paper; a starred row is not comparable: no Δ, the column comparable says why\n")
+    print(f"{render.count(len(jobs), 'job')} in {sweep_dir}: {', '.join(names)}; published value, ours (final, "
+          "mean ± std over seeds), Δ = ours - paper; a starred row is not comparable: no Δ, the column comparable "
+          "says why\n")
     print(markdown(keys, table))
     print("\n" + notes(table))
     return table

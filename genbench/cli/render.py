@@ -12,6 +12,11 @@ from collections import Counter
 Stats = tuple[float, float, int]  # (mean, sample std (0 for one value), number of finite values)
 
 
+def count(n: int, noun: str) -> str:
+    """"1 job", "2 jobs"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def status_counts(jobs: list[dict]) -> str:
     """"2 completed, 1 diverged": how many jobs ended in each state, states sorted by name."""
     counts = Counter(job["status"] for job in jobs)

@@ -1,6 +1,6 @@
 """`genbench-table <sweep dir>`: one row per setting of a multirun (seeds folded), mean ± std of each
-final metric, as Markdown or CSV. Failed, diverged or unfinished jobs are counted in the status column
-and left out of the means.
+final metric, as Markdown or CSV; with no folder, the newest sweep under outputs/multirun/. Failed, diverged or
+unfinished jobs are counted in the status column and left out of the means.
 
 A Dirac-GAN study (jobs whose config has `study.method` / `study.scheme` and whose metrics have
 `dirac/converged`, e.g. `genbench -m experiment=mescheder2018/dirac_methods`) is printed instead as a
@@ -30,16 +30,11 @@ from pathlib import Path
 import yaml
 
 from genbench.cli import family_table, paper_table, render
+from genbench.cli.sweeps import default_sweeps, find_jobs, newest_sweep
 from genbench.runs.overrides import experiment_overrides
 
 FOLDED = ("seed=",)
 SKIPPED_PREFIXES = ("hardware.threads=",)  # beside genbench.runs.overrides' own: a thread count is not a setting
-
-
-def find_jobs(sweep_dir: Path) -> list[Path]:
-    """Job folders under `sweep_dir`: those holding .hydra/overrides.yaml (sweep dir itself excluded)."""
-    jobs = [p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml") if p.parent.parent != sweep_dir]
-    return sorted(jobs, key=lambda j: (int(j.name) if j.name.isdigit() else float("inf"), str(j)))  # 2 before 10
 
 
 class UnreadableJob(Exception):
@@ -210,7 +205,8 @@ def print_dirac(jobs: list[dict], sweep_dir: Path, as_csv: bool) -> None:
                            job["final"].get("dirac/distance"), _paper(job, job["study"].get("scheme_key"))]
                           for (method, scheme), job in cells.items()], sys.stdout)
         return
-    print(f"{len(jobs)} jobs in {sweep_dir}: Dirac-GAN, verdict (final distance to the equilibrium (0, 0))")
+    print(f"{render.count(len(jobs), 'job')} in {sweep_dir}: Dirac-GAN, verdict (final distance to the "
+          "equilibrium (0, 0))")
     print("verdict: converged when every point of the last 20% of the generator steps lies within 0.1 x the "
           "start point's distance of (0, 0) (conf/metrics/dirac.yaml: window, rtol)\n")
     print(render.markdown(header, rows))
@@ -225,22 +221,34 @@ def print_dirac(jobs: list[dict], sweep_dir: Path, as_csv: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genbench-table", description=__doc__)
-    parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
+    parser.add_argument("sweep_dir", type=Path, nargs="?",
+                        help="a multirun folder, e.g. outputs/multirun/<date>/<time> (default: the newest one here)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
     parser.add_argument("--metrics", help="comma-separated metric names (default: every final metric)")
     parser.add_argument("--no-wandb", action="store_true",
                         help="do not log the figures to W&B (by default they are when the jobs logged to W&B)")
     args = parser.parse_args(argv)
+    if args.sweep_dir is None:
+        newest = newest_sweep()
+        if newest is None:
+            print(f"genbench-table: error: no sweep folder given and none here matches {default_sweeps()}: pass the "
+                  "folder of a multirun, e.g. outputs/multirun/<date>/<time>", file=sys.stderr)
+            return 2
+        print(f"genbench-table: the newest sweep here: {newest}", file=sys.stderr)
+        args.sweep_dir = newest
     if not args.sweep_dir.is_dir():
-        print(f"genbench-table: error: {args.sweep_dir} is not a folder", file=sys.stderr)
+        newest = newest_sweep()
+        example = f"{newest} (the newest here)" if newest else "outputs/multirun/<date>/<time>"
+        print(f"genbench-table: error: {args.sweep_dir} is not a folder: pass the folder of a multirun, e.g. {example}",
+              file=sys.stderr)
         return 2
     from genbench.analysis.sanity.studies import read as read_study
 
     study = read_study(args.sweep_dir)
     if study is not None:  # a metric sanity study's folder (genbench-eval --study)
-        from genbench.analysis.sanity.table import render
+        from genbench.analysis.sanity.table import render as render_study
 
-        print(render(study))
+        print(render_study(study))
         return 0
     jobs = read_jobs(find_jobs(args.sweep_dir))
     if not jobs:
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.csv:
         write_csv(names, rows, sys.stdout)
     else:
-        print(f"{len(jobs)} jobs in {args.sweep_dir}; final metrics, mean ± std over seeds")
+        print(f"{render.count(len(jobs), 'job')} in {args.sweep_dir}; final metrics, mean ± std over seeds")
         print(f"shared overrides: {' '.join(shared) or '(none)'}\n")
         print(markdown(names, rows))
     plot = rate_distortion(rd_points(rows, paper), args.sweep_dir)

@@ -1,0 +1,89 @@
+"""The folders of `genbench -m` sweeps: a sweep's job folders, the newest sweep here (what `genbench-table` reads
+when it is given none), and the line a sweep ends with, which says how its jobs ended and which command
+tabulates them."""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+from hydra.experimental.callback import Callback
+
+log = logging.getLogger("genbench")
+
+
+def find_jobs(sweep_dir: Path) -> list[Path]:
+    """Job folders under `sweep_dir`: those holding .hydra/overrides.yaml (sweep dir itself excluded)."""
+    jobs = [p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml") if p.parent.parent != sweep_dir]
+    return sorted(jobs, key=lambda j: (int(j.name) if j.name.isdigit() else float("inf"), str(j)))  # 2 before 10
+
+
+def default_sweeps() -> str:
+    """The glob of the default sweep folders: conf/config.yaml's hydra.sweep.dir (its one owner) with every
+    ${...} as *, e.g. outputs/multirun/*/*."""
+    config = yaml.safe_load(files("genbench.conf").joinpath("config.yaml").read_text())
+    return re.sub(r"\$\{[^}]*\}", "*", config["hydra"]["sweep"]["dir"])
+
+
+def newest_sweep(root: Path = Path()) -> Path | None:
+    """The newest default sweep folder under `root` that holds a job: the folders are named by date and time
+    (%Y-%m-%d/%H-%M-%S), so their names sort in time order."""
+    for folder in sorted(root.glob(default_sweeps()), reverse=True):
+        if folder.is_dir() and find_jobs(folder):
+            return folder
+    return None
+
+
+_launched: dict[str, Path] = {}  # the sweep this process launched (set when it starts)
+_failed: dict[str, str] = {}     # job number -> why, for the jobs that failed in this process before they started
+
+
+def job_failed(num: int | str, why: str) -> None:
+    """A job of this process's sweep failed before its run started (a value its checks refuse): it left no
+    run.json, so its folder alone would say "not started"."""
+    _failed[str(num)] = why
+
+
+def launched() -> Path | None:
+    """The folder of the sweep this process launched, None when it ran no sweep."""
+    return _launched.get("dir")
+
+
+def report(sweep: Path) -> list[dict]:
+    """Log the line a sweep ends with: its folder, how many of its jobs ended in each state, the table command.
+    Returns the jobs read (none when the folder holds none, and then nothing is logged)."""
+    from genbench.cli.render import count, status_counts
+    from genbench.cli.table import read_jobs
+
+    jobs = read_jobs(find_jobs(sweep)) if sweep.is_dir() else []
+    for job in jobs:
+        if job["job"] in _failed and job["status"] == "not started":
+            job["status"] = "failed"
+    if jobs:
+        log.info("sweep done: %s in %s (%s); the table: genbench-table %s", count(len(jobs), "job"), sweep,
+                 status_counts(jobs), sweep)
+    return jobs
+
+
+def failed_jobs_line(jobs: list[dict], error: str) -> str:
+    """The `genbench: error:` line of a sweep whose jobs failed: which ones, and the first one's `error`."""
+    failed = [job["job"] for job in jobs if job["status"] == "failed"]
+    if len(failed) <= 1:
+        return f"job {failed[0]} of the sweep failed: {error}" if failed else error
+    return (f"jobs {', '.join(failed)} of the sweep failed (each job's error is in its run.json and genbench.log); "
+            f"job {failed[0]}: {error}")
+
+
+class SweepSummary(Callback):
+    """conf/config.yaml's Hydra callback: remembers the sweep's folder when it starts and, after the last job (any
+    launcher: in this process, local processes, SLURM), logs `report`. A sweep with a failed job does not reach
+    on_multirun_end (Hydra raises the job's error first): genbench/cli/main.py reports it then."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        _launched["dir"] = Path(str(config.hydra.sweep.dir))
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        report(Path(str(config.hydra.sweep.dir)))
