@@ -147,9 +147,11 @@ def test_without_accounting_a_failed_job_is_reported(tmp_path):
     writes the error as the job's result, so the sweep fails at once with it instead of waiting."""
     result = run_genbench(["-m", *SLURM, "debug=fast", "model.opt_d.lr=-1", "hydra.sweep.dir=sweep"], tmp_path,
                           timeout=180)
-    assert result.returncode != 0
     said = result.stdout + result.stderr
-    assert "model.opt_d.lr=-1 must be a positive number" in said, said[-3000:]
+    assert result.returncode == 2, said[-3000:]
+    assert "sweep done: 1 job in sweep (1 failed)" in said, said[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(  # the job's number came back with its error
+        "genbench: error: job 0 of the sweep failed: model.opt_d.lr=-1 must be a positive number"), said[-3000:]
 
 
 def test_without_accounting_a_job_slurm_killed_stays_unknown(tmp_path):

@@ -295,3 +295,22 @@ def test_vae_sweep_gets_the_rate_distortion_plot(tmp_path, capsys):
     _, rows = markdown_rows(out)
     assert set(rows) == {"model.beta=1", "model.beta=4"}
     assert (tmp_path / "rate_distortion.png").is_file() and "rate-distortion" in out
+
+
+def test_a_failed_jobs_number_travels_with_its_error_to_the_sweeps_process():
+    """SLURM and local_parallel hand a job's error back pickled: the number job_failed put on it survives, and
+    the sweep's error line names that job first."""
+    import pickle
+
+    from genbench.cli import sweeps
+    from genbench.errors import ConfigError
+
+    error = ConfigError("model.opt_d.lr=-1 must be a positive number")
+    sweeps.job_failed(error, 3)
+    back = pickle.loads(pickle.dumps(error))
+    assert back.sweep_job == "3" and str(back) == str(error)
+    jobs = [{"job": "1", "status": "failed"}, {"job": "2", "status": "completed"}, {"job": "3", "status": "failed"}]
+    assert sweeps.failed_jobs_line(jobs, str(back), back.sweep_job) == (
+        "jobs 3, 1 of the sweep failed (each job's error is in its genbench.log); job 3: "
+        "model.opt_d.lr=-1 must be a positive number")
+    assert sweeps.failed_jobs_line(jobs[1:2], "why", None) == "why"

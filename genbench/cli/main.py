@@ -74,7 +74,7 @@ def _job(cfg: DictConfig) -> float | None:
             raise
         if multirun:  # the sweep goes on with the other jobs; Hydra reports this one as failed
             log.error("%s", user)
-            sweeps.job_failed(HydraConfig.get().job.num, one_line(user))
+            sweeps.job_failed(user, HydraConfig.get().job.num)
             raise
         print(f"genbench: error: {one_line(user)}", file=sys.stderr)
         sys.exit(2)
@@ -149,10 +149,13 @@ def _main() -> None:
             raise
         from hydra.errors import HydraException
 
-        jobs = sweeps.report(sweep) if sweep is not None else []  # a job failed: how the others ended
         user = _user_error(err)
+        job = getattr(user, "sweep_job", None)  # the job whose error this is, when it failed before its run started
+        if job is not None:
+            sweeps.job_failed(user, job)  # it may have run in another process (SLURM)
+        jobs = sweeps.report(sweep) if sweep is not None else []  # a job failed: how the others ended
         if user is not None:  # a job's bad input; or e.g. raised by a resolver of the sweeper's config (hparams.py)
-            _fail(sweeps.failed_jobs_line(jobs, one_line(user)))
+            _fail(sweeps.failed_jobs_line(jobs, one_line(user), job))
         if _state["started"]:  # a job's own error, not the user's: its traceback
             raise
         if isinstance(err, HydraException):

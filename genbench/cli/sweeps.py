@@ -38,13 +38,16 @@ def newest_sweep(root: Path = Path()) -> Path | None:
 
 
 _launched: dict[str, Path] = {}  # the sweep this process launched (set when it starts)
-_failed: dict[str, str] = {}     # job number -> why, for the jobs that failed in this process before they started
+_failed: set[str] = set()        # the jobs that failed on bad input (job_failed)
 
 
-def job_failed(num: int | str, why: str) -> None:
-    """A job of this process's sweep failed before its run started (a value its checks refuse): it left no
-    run.json, so its folder alone would say "not started"."""
-    _failed[str(num)] = why
+def job_failed(error: BaseException, num: int | str) -> None:
+    """Job `num` of this process's sweep failed on bad input (`error`, a GenbenchError). Refused before its run
+    started (a value its checks refuse), it left no run.json and its folder alone would say "not started". The
+    number is kept here and on the error itself, which a launcher running the job in another process (SLURM,
+    local_parallel) hands back to the sweep's process, pickled with it."""
+    error.sweep_job = str(num)
+    _failed.add(str(num))
 
 
 def launched() -> Path | None:
@@ -68,12 +71,15 @@ def report(sweep: Path) -> list[dict]:
     return jobs
 
 
-def failed_jobs_line(jobs: list[dict], error: str) -> str:
-    """The `genbench: error:` line of a sweep whose jobs failed: which ones, and the first one's `error`."""
-    failed = [job["job"] for job in jobs if job["status"] == "failed"]
+def failed_jobs_line(jobs: list[dict], error: str, job: str | None = None) -> str:
+    """The `genbench: error:` line of a sweep whose jobs failed: which ones, and `error`, the error of `job` (when
+    known) or of the first failed one."""
+    failed = [j["job"] for j in jobs if j["status"] == "failed"]
+    if job is not None:
+        failed = [job, *(j for j in failed if j != job)]
     if len(failed) <= 1:
         return f"job {failed[0]} of the sweep failed: {error}" if failed else error
-    return (f"jobs {', '.join(failed)} of the sweep failed (each job's error is in its run.json and genbench.log); "
+    return (f"jobs {', '.join(failed)} of the sweep failed (each job's error is in its genbench.log); "
             f"job {failed[0]}: {error}")
 
 
