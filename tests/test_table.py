@@ -297,7 +297,7 @@ def test_vae_sweep_gets_the_rate_distortion_plot(tmp_path, capsys):
     assert (tmp_path / "rate_distortion.png").is_file() and "rate-distortion" in out
 
 
-def test_a_failed_jobs_number_travels_with_its_error_to_the_sweeps_process():
+def test_a_failed_jobs_number_travels_with_its_error_to_the_sweeps_process(monkeypatch):
     """SLURM and local_parallel hand a job's error back pickled: the number job_failed put on it survives, and
     the sweep's error line names that job first."""
     import pickle
@@ -305,6 +305,7 @@ def test_a_failed_jobs_number_travels_with_its_error_to_the_sweeps_process():
     from genbench.cli import sweeps
     from genbench.errors import ConfigError
 
+    monkeypatch.setattr(sweeps, "_failed", set())  # this process's record stays as it was
     error = ConfigError("model.opt_d.lr=-1 must be a positive number")
     sweeps.job_failed(error, 3)
     back = pickle.loads(pickle.dumps(error))
