@@ -18,6 +18,8 @@ def test_optuna_search_runs_trials_and_continues_its_stored_study(tmp_path):
     first = run_genbench(["-m", "hparams_search=ring8_gan", "hydra.sweeper.n_trials=3", "hydra.sweep.dir=search1",
                           *TINY], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    said = first.stdout + first.stderr
+    assert "sweep done: 3 jobs in search1 (3 completed); the table: genbench-table search1" in said, said[-3000:]
     db = tmp_path / "outputs" / "hparams_search" / "ring8_gan.db"
     assert db.is_file()
     study = optuna.load_study(study_name="ring8_gan", storage=f"sqlite:///{db}")
