@@ -40,6 +40,7 @@ from hydra import compose, initialize_config_module  # noqa: E402
 from genbench.autoregressive.pixelcnn import sample_pixels  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
 from genbench.modules.autoregressive import build  # noqa: E402
+from genbench.modules.optim import implementation  # noqa: E402
 from genbench.runs.train import build_module  # noqa: E402
 
 SHAPE = (1, 28, 28)
@@ -80,7 +81,9 @@ def train_plain(args, steps: int, warmup: int) -> Measurement:
     start = fingerprint(net)
     data = RandomImages(SHAPE, args.images, cfg.seed).load("train").to(args.device)
     m = cfg.model.opt
-    opt = torch.optim.Adam(net.parameters(), lr=float(m.lr), betas=tuple(m.betas), eps=float(m.eps))
+    params = list(net.parameters())  # torch's Adam, with the implementation genbench's takes (same bits)
+    opt = torch.optim.Adam(params, lr=float(m.lr), betas=tuple(m.betas), eps=float(m.eps),
+                           **implementation("adam", params))
     shuffle = torch.Generator().manual_seed(cfg.seed)
     noise = torch.Generator(device=args.device).manual_seed(cfg.seed)
     batch, total, step, t0 = int(cfg.dataset.batch_size), warmup + steps, 0, CpuClock()

@@ -65,6 +65,7 @@ from hydra import compose, initialize_config_module  # noqa: E402
 from genbench.data.datamodule import GenDataModule  # noqa: E402
 from genbench.metrics.base import EvalContext  # noqa: E402
 from genbench.metrics.nll import ImportanceSampledNLL  # noqa: E402
+from genbench.modules.optim import implementation  # noqa: E402
 from genbench.runs.train import build_module  # noqa: E402
 from genbench.vae.bounds import gaussian_kl, log_normal, log_standard_normal  # noqa: E402
 from genbench.vae.likelihoods import build_likelihood  # noqa: E402
@@ -119,7 +120,8 @@ def train_plain(name: str, args, steps: int, warmup: int) -> Measurement:
     encoder, decoder = build_encoder_decoder(m.nets, CASES[name][1], m.z_dim, likelihood.params_per_channel)
     start = weights(encoder, decoder, likelihood)
     params = [*encoder.parameters(), *decoder.parameters(), *likelihood.parameters()]
-    opt = torch.optim.Adam(params, lr=float(m.opt.lr), betas=tuple(m.opt.betas), eps=float(m.opt.eps))
+    opt = torch.optim.Adam(params, lr=float(m.opt.lr), betas=tuple(m.opt.betas), eps=float(m.opt.eps),
+                           **implementation("adam", params))  # the implementation genbench's takes (same bits)
     shuffle, noise = torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     batch_size, k, beta = int(cfg.dataset.batch_size), int(m.k), float(m.beta)
     total, step, t0 = warmup + steps, 0, CpuClock()

@@ -1,8 +1,10 @@
-"""GPU hygiene that a CPU can check: the fused-Adam decision, and every GAN objective under bf16 autocast
-(including the gradient penalties' double backward) finite and close to float32."""
+"""GPU hygiene that a CPU can check: the optimizer implementations (fused Adam on CUDA, foreach on a CPU),
+and every GAN objective under bf16 autocast (including the gradient penalties' double backward) finite and close
+to float32."""
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -28,15 +30,15 @@ def on(device: str) -> SimpleNamespace:
     return SimpleNamespace(device=torch.device(device))
 
 
-# --------------------------------------------------------------------------- fused Adam
+# --------------------------------------------------------------------------- fused Adam, foreach on the CPU
 def test_adam_is_fused_only_when_every_parameter_is_on_cuda(monkeypatch):
     monkeypatch.setattr(optim, "adam_supports_fused", lambda: True)
-    assert optim.adam_implementation([on("cuda"), on("cuda")]) == {"fused": True}
-    assert optim.adam_implementation([on("cuda"), on("cpu")]) == {}  # mixed devices: torch's default
-    assert optim.adam_implementation([on("cpu")]) == {}
-    assert optim.adam_implementation([]) == {}
+    assert optim.implementation("adam", [on("cuda"), on("cuda")]) == {"fused": True}
+    assert optim.implementation("adam", [on("cuda"), on("cpu")]) == {}  # mixed devices: torch's default
+    assert optim.implementation("adam", []) == {}
+    assert optim.implementation("rmsprop", [on("cuda")]) == {}  # torch's default (foreach on CUDA)
     monkeypatch.setattr(optim, "adam_supports_fused", lambda: False)  # an old torch without the option
-    assert optim.adam_implementation([on("cuda")]) == {}
+    assert optim.implementation("adam", [on("cuda")]) == {}
 
 
 def test_this_torch_has_fused_adam():
@@ -56,15 +58,30 @@ def test_make_optimizer_passes_the_decision_to_adam(monkeypatch):
     optim.make_optimizer(ADAM, iter(params))  # a generator, as module.parameters() is
     assert made[-1][0] == params and made[-1][1]["fused"] is True
     optim.make_optimizer(ADAM, [{"params": [on("cuda")]}, {"params": [on("cpu")]}])  # parameter groups
-    assert "fused" not in made[-1][1]
+    assert "fused" not in made[-1][1] and "foreach" not in made[-1][1]
 
 
-def test_cpu_adam_is_unchanged():
-    net = torch.nn.Linear(3, 2)
-    opt = optim.make_optimizer(ADAM, net.parameters())
-    assert not opt.defaults.get("fused") and opt.defaults.get("foreach") is None  # torch's own default
-    net(torch.randn(4, 3)).sum().backward()
-    opt.step()  # and it steps
+@pytest.mark.parametrize("cfg", [ADAM, {**ADAM, "betas": [0.0, 0.9], "weight_decay": 1e-4},
+                                 {"name": "rmsprop", "lr": 5e-5}, {"name": "sgd", "lr": 0.01, "momentum": 0.9}],
+                         ids=["adam", "adam_decay", "rmsprop", "sgd_momentum"])
+def test_cpu_optimizers_take_foreach_and_step_to_the_same_bits_as_torchs_default(cfg):
+    """On a CPU every optimizer takes the multi-tensor path (faster than torch's per-tensor loop there) and 20
+    steps of a small conv net and linear head end on the very weights torch's default gives."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 1))
+    twin = copy.deepcopy(net)
+    opt = optim.make_optimizer(cfg, net.parameters())
+    assert opt.defaults["foreach"] is True and not opt.defaults.get("fused")
+    reference = type(opt)(twin.parameters(), **{k: v for k, v in opt.defaults.items() if k != "foreach"})
+    assert reference.defaults["foreach"] is None  # torch's own default: the per-tensor loop on a CPU
+    for _ in range(20):
+        x = torch.randn(4, 3, 8, 8)
+        for model, o in ((net, opt), (twin, reference)):
+            o.zero_grad()
+            model(x).square().mean().backward()
+            o.step()
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())  # NaN would never compare equal
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), twin.parameters(), strict=True))
 
 
 # --------------------------------------------------------------------------- bf16 autocast
