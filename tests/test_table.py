@@ -246,27 +246,49 @@ def default_sweeps_here(root: Path) -> list[Path]:
 
 
 def test_without_a_folder_the_newest_sweep_here_is_read(tmp_path, capsys, monkeypatch):
-    """`genbench-table` alone, where `genbench -m` ran: the newest sweep folder that holds a job (by its date and
-    time name), said on stderr; a mistyped folder's error names it."""
+    """`genbench-table` alone, where `genbench -m` ran, with no outputs/last_sweep: the newest sweep folder that
+    holds a job (by its date and time name), said on stderr; a mistyped folder's error names it."""
     sweeps = default_sweeps_here(tmp_path)
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(capsys)
     assert code == 0, err
-    assert "the newest sweep here: outputs/multirun/2026-11-29/09-00-00" in err
+    assert "the last sweep here: outputs/multirun/2026-11-29/09-00-00" in err
     assert "1 job in outputs/multirun/2026-11-29/09-00-00" in out and "shared overrides: model=wgan_gp" in out, out
     code, out, err = run_main(capsys, "multirun")
     assert code == 2 and out == ""
     assert err.strip() == ("genbench-table: error: multirun is not a folder: pass the folder of a multirun, e.g. "
-                           "outputs/multirun/2026-11-29/09-00-00 (the newest here)")
+                           "outputs/multirun/2026-11-29/09-00-00 (the last sweep here)")
     assert sweeps[0].is_dir()
+
+
+def test_without_a_folder_the_sweep_named_by_last_sweep_is_read(tmp_path, capsys, monkeypatch):
+    """A sweep anywhere (a paper table's outputs/tables/..., a named hydra.sweep.dir) names itself in
+    outputs/last_sweep when it starts: `genbench-table` alone reads it, not an older folder under multirun/; once
+    it is gone, the newest one there again."""
+    from genbench.cli import sweeps
+
+    default_sweeps_here(tmp_path)
+    table_sweep = tmp_path / "outputs" / "tables" / "mimicry2019" / "cifar10-smoke"
+    write_job(table_sweep, "0", ["experiment=mimicry2019/dcgan", "seed=0"], "completed", {"fid": 80.0})
+    monkeypatch.chdir(tmp_path)
+    sweeps.remember(Path("outputs/tables/mimicry2019/cifar10-smoke"))
+    assert (tmp_path / "outputs" / "last_sweep").read_text() == "outputs/tables/mimicry2019/cifar10-smoke\n"
+    code, out, err = run_main(capsys)
+    assert code == 0, err
+    assert "the last sweep here: outputs/tables/mimicry2019/cifar10-smoke" in err
+    assert "experiment=mimicry2019/dcgan" in out, out
+    shutil.rmtree(table_sweep)
+    code, out, err = run_main(capsys)
+    assert code == 0 and "the last sweep here: outputs/multirun/2026-11-29/09-00-00" in err, err
 
 
 def test_without_a_folder_and_no_sweep_here_the_error_says_what_to_pass(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(capsys)
     assert code == 2 and out == ""
-    assert err.strip() == ("genbench-table: error: no sweep folder given and none here matches outputs/multirun/*/*: "
-                           "pass the folder of a multirun, e.g. outputs/multirun/<date>/<time>")
+    assert err.strip() == ("genbench-table: error: no sweep folder given, and no sweep with jobs is named by "
+                           "outputs/last_sweep or matches outputs/multirun/*/* here: pass the folder of a multirun, "
+                           "e.g. outputs/multirun/<date>/<time>")
 
 
 # --------------------------------------------------------------------------------------- console script

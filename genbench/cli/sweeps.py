@@ -1,6 +1,10 @@
-"""The folders of `genbench -m` sweeps: a sweep's job folders, the newest sweep here (what `genbench-table` reads
-when it is given none), and the line a sweep ends with, which says how its jobs ended and which command
-tabulates them."""
+"""The folders of `genbench -m` sweeps: a sweep's job folders, the last sweep started here (what `genbench-table`
+reads when it is given none), and the line a sweep ends with, which says how its jobs ended and which command
+tabulates them.
+
+Every sweep, wherever its folder is (outputs/multirun/<date>/<time>, a paper table's outputs/tables/..., a named
+hydra.sweep.dir), writes its folder's path to outputs/last_sweep when it starts, so `genbench-table` alone reads
+the sweep the user just ran, not merely the newest folder under outputs/multirun/."""
 
 from __future__ import annotations
 
@@ -28,9 +32,32 @@ def default_sweeps() -> str:
     return re.sub(r"\$\{[^}]*\}", "*", config["hydra"]["sweep"]["dir"])
 
 
-def newest_sweep(root: Path = Path()) -> Path | None:
-    """The newest default sweep folder under `root` that holds a job: the folders are named by date and time
-    (%Y-%m-%d/%H-%M-%S), so their names sort in time order."""
+def pointer(root: Path = Path()) -> Path:
+    """The file that names the last sweep started from `root`: last_sweep in the outputs folder of the default
+    sweep folders (outputs/last_sweep)."""
+    return root / Path(default_sweeps()).parts[0] / "last_sweep"
+
+
+def remember(sweep: Path) -> None:
+    """Name `sweep` in the pointer file (atomically); a folder that cannot be written only loses the pointer."""
+    from genbench.runs.run_dir import atomic_write
+
+    try:
+        atomic_write(pointer(), lambda tmp: tmp.write_text(f"{sweep}\n"))
+    except OSError as err:  # a StorageError: the sweep itself goes on
+        log.debug("could not record the sweep in %s: %s", pointer(), err)
+
+
+def last_sweep(root: Path = Path()) -> Path | None:
+    """The sweep `genbench-table` reads when it is given none: the one outputs/last_sweep names, when it still
+    holds a job; else the newest default sweep folder under `root` that holds one (named by date and time,
+    %Y-%m-%d/%H-%M-%S, so their names sort in time order)."""
+    named = pointer(root)
+    if named.is_file():
+        folder = Path(named.read_text().strip())
+        folder = folder if folder.is_absolute() else root / folder
+        if folder.is_dir() and find_jobs(folder):
+            return folder
     for folder in sorted(root.glob(default_sweeps()), reverse=True):
         if folder.is_dir() and find_jobs(folder):
             return folder
@@ -84,12 +111,14 @@ def failed_jobs_line(jobs: list[dict], error: str, job: str | None = None) -> st
 
 
 class SweepSummary(Callback):
-    """conf/config.yaml's Hydra callback: remembers the sweep's folder when it starts and, after the last job (any
-    launcher: in this process, local processes, SLURM), logs `report`. A sweep with a failed job does not reach
-    on_multirun_end (Hydra raises the job's error first): genbench/cli/main.py reports it then."""
+    """conf/config.yaml's Hydra callback: remembers the sweep's folder when it starts (in this process and in
+    outputs/last_sweep) and, after the last job (any launcher: in this process, local processes, SLURM), logs
+    `report`. A sweep with a failed job does not reach on_multirun_end (Hydra raises the job's error first):
+    genbench/cli/main.py reports it then."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
         _launched["dir"] = Path(str(config.hydra.sweep.dir))
+        remember(_launched["dir"])
 
     def on_multirun_end(self, config, **kwargs) -> None:
         report(Path(str(config.hydra.sweep.dir)))

@@ -1,6 +1,7 @@
 """`genbench-table <sweep dir>`: one row per setting of a multirun (seeds folded), mean ± std of each
-final metric, as Markdown or CSV; with no folder, the newest sweep under outputs/multirun/. Failed, diverged or
-unfinished jobs are counted in the status column and left out of the means.
+final metric, as Markdown or CSV; with no folder, the last sweep started here (outputs/last_sweep, else the newest
+under outputs/multirun/). Failed, diverged or unfinished jobs are counted in the status column and left out of the
+means.
 
 A Dirac-GAN study (jobs whose config has `study.method` / `study.scheme` and whose metrics have
 `dirac/converged`, e.g. `genbench -m experiment=mescheder2018/dirac_methods`) is printed instead as a
@@ -30,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from genbench.cli import family_table, paper_table, render
-from genbench.cli.sweeps import default_sweeps, find_jobs, newest_sweep
+from genbench.cli.sweeps import default_sweeps, find_jobs, last_sweep, pointer
 from genbench.runs.overrides import experiment_overrides
 
 FOLDED = ("seed=",)
@@ -222,23 +223,25 @@ def print_dirac(jobs: list[dict], sweep_dir: Path, as_csv: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genbench-table", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, nargs="?",
-                        help="a multirun folder, e.g. outputs/multirun/<date>/<time> (default: the newest one here)")
+                        help="a multirun folder, e.g. outputs/multirun/<date>/<time> (default: the last sweep "
+                             "started here)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
     parser.add_argument("--metrics", help="comma-separated metric names (default: every final metric)")
     parser.add_argument("--no-wandb", action="store_true",
                         help="do not log the figures to W&B (by default they are when the jobs logged to W&B)")
     args = parser.parse_args(argv)
     if args.sweep_dir is None:
-        newest = newest_sweep()
-        if newest is None:
-            print(f"genbench-table: error: no sweep folder given and none here matches {default_sweeps()}: pass the "
-                  "folder of a multirun, e.g. outputs/multirun/<date>/<time>", file=sys.stderr)
+        last = last_sweep()
+        if last is None:
+            print(f"genbench-table: error: no sweep folder given, and no sweep with jobs is named by {pointer()} or "
+                  f"matches {default_sweeps()} here: pass the folder of a multirun, e.g. "
+                  "outputs/multirun/<date>/<time>", file=sys.stderr)
             return 2
-        print(f"genbench-table: the newest sweep here: {newest}", file=sys.stderr)
-        args.sweep_dir = newest
+        print(f"genbench-table: the last sweep here: {last}", file=sys.stderr)
+        args.sweep_dir = last
     if not args.sweep_dir.is_dir():
-        newest = newest_sweep()
-        example = f"{newest} (the newest here)" if newest else "outputs/multirun/<date>/<time>"
+        last = last_sweep()
+        example = f"{last} (the last sweep here)" if last else "outputs/multirun/<date>/<time>"
         print(f"genbench-table: error: {args.sweep_dir} is not a folder: pass the folder of a multirun, e.g. {example}",
               file=sys.stderr)
         return 2
