@@ -8,6 +8,7 @@ the sweep the user just ran, not merely the newest folder under outputs/multirun
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from importlib.resources import files
@@ -25,9 +26,10 @@ def find_jobs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=lambda j: (int(j.name) if j.name.isdigit() else float("inf"), str(j)))  # 2 before 10
 
 
+@functools.cache
 def default_sweeps() -> str:
     """The glob of the default sweep folders: conf/config.yaml's hydra.sweep.dir (its one owner) with every
-    ${...} as *, e.g. outputs/multirun/*/*."""
+    ${...} as *, e.g. outputs/multirun/*/*. Read once per process: pointer() and last_sweep() ask for it again."""
     config = yaml.safe_load(files("genbench.conf").joinpath("config.yaml").read_text())
     return re.sub(r"\$\{[^}]*\}", "*", config["hydra"]["sweep"]["dir"])
 
